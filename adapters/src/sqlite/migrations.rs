@@ -1,0 +1,95 @@
+//! Versioned schema migrations, applied in order at start-up and recorded in `schema_migrations`.
+
+use rusqlite::{Connection, params};
+
+/// (version, name, SQL). Append only: an applied migration is never edited.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "orders schema",
+        r#"
+    CREATE TABLE customers (
+        id          INTEGER PRIMARY KEY,
+        external_id TEXT NOT NULL UNIQUE,
+        created_at  TEXT NOT NULL
+    );
+    CREATE TABLE products (
+        id               INTEGER PRIMARY KEY,
+        product_id       TEXT NOT NULL UNIQUE,
+        name             TEXT NOT NULL,
+        category         TEXT NOT NULL,
+        vendor           TEXT NOT NULL,
+        image_url        TEXT NOT NULL,
+        price_cents      INTEGER NOT NULL CHECK (price_cents >= 0),
+        discount_percent INTEGER NOT NULL CHECK (discount_percent BETWEEN 0 AND 100),
+        billing_period   TEXT NOT NULL,
+        is_subscription  INTEGER NOT NULL,
+        is_active        INTEGER NOT NULL
+    );
+    CREATE TABLE orders (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        correlation_id TEXT NOT NULL UNIQUE,
+        customer_id    INTEGER NOT NULL REFERENCES customers(id),
+        status         TEXT NOT NULL,
+        total_cents    INTEGER NOT NULL,
+        created_at     TEXT NOT NULL,
+        completed_at   TEXT,
+        is_deleted     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX ix_orders_customer ON orders (customer_id, is_deleted, id DESC);
+    CREATE TABLE order_items (
+        id               INTEGER PRIMARY KEY,
+        order_id         INTEGER NOT NULL REFERENCES orders(id),
+        product_id       INTEGER NOT NULL REFERENCES products(id),
+        product_name     TEXT NOT NULL,
+        unit_price_cents INTEGER NOT NULL CHECK (unit_price_cents >= 0),
+        quantity         INTEGER NOT NULL CHECK (quantity > 0)
+    );
+    CREATE INDEX ix_order_items_order ON order_items (order_id);
+    "#,
+    ),
+    (
+        2,
+        "embedded queue",
+        r#"
+    CREATE TABLE queue_messages (
+        seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue              TEXT NOT NULL,
+        message_id         TEXT NOT NULL,
+        session_id         TEXT,
+        body               TEXT NOT NULL,
+        properties         TEXT NOT NULL,
+        enqueued_at        TEXT NOT NULL,
+        visible_at_ms      INTEGER NOT NULL,
+        delivery_count     INTEGER NOT NULL DEFAULT 0,
+        locked_until_ms    INTEGER,
+        dead_lettered      INTEGER NOT NULL DEFAULT 0,
+        dead_letter_reason TEXT,
+        UNIQUE (queue, message_id)
+    );
+    CREATE INDEX ix_queue_messages_ready ON queue_messages (queue, dead_lettered, seq);
+    "#,
+    ),
+];
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+        tracing::info!(version, name, "applying SQLite migration");
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![version, name, chrono::Utc::now().to_rfc3339()],
+        )?;
+    }
+    tx.commit()
+}

@@ -1,0 +1,131 @@
+//! The embedded system of record: one SQLite file in WAL mode.
+//!
+//! rusqlite is synchronous, so every call runs on tokio's blocking pool. One connection behind a
+//! mutex is enough: SQLite has a single writer anyway, and intake never reads SQL on its hot path.
+
+mod migrations;
+mod orders;
+mod queue;
+
+pub use queue::SqliteQueue;
+
+use orders_core::ports::{BackendError, CatalogSource};
+use orders_core::product::{BillingPeriod, Product};
+use orders_core::{Money, ProductId};
+use rusqlite::{Connection, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+pub(crate) fn backend(err: impl std::fmt::Display) -> BackendError {
+    BackendError::new("sqlite", err)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, applies migrations and upserts the catalog.
+    pub async fn open(path: &Path, catalog: Vec<Product>) -> Result<Self, BackendError> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = Connection::open(&path)?;
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = 5000;",
+            )?;
+            migrations::migrate(&mut conn)?;
+            upsert_catalog(&mut conn, &catalog)?;
+            Ok::<_, rusqlite::Error>(conn)
+        })
+        .await
+        .map_err(backend)?
+        .map(|conn| SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+        .map_err(backend)
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with_conn<T, F>(&self, f: F) -> Result<T, BackendError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(backend)?
+        .map_err(backend)
+    }
+}
+
+fn upsert_catalog(conn: &mut Connection, products: &[Product]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare(
+            "INSERT INTO products (product_id, name, category, vendor, image_url, price_cents,
+                 discount_percent, billing_period, is_subscription, is_active)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (product_id) DO UPDATE SET name = excluded.name, category = excluded.category,
+                 vendor = excluded.vendor, image_url = excluded.image_url, price_cents = excluded.price_cents,
+                 discount_percent = excluded.discount_percent, billing_period = excluded.billing_period,
+                 is_subscription = excluded.is_subscription, is_active = excluded.is_active",
+        )?;
+        for p in products {
+            stmt.execute(params![
+                p.product_id.as_str(),
+                p.name,
+                p.category,
+                p.vendor,
+                p.image_url,
+                p.price.cents(),
+                p.discount_percent,
+                p.billing_period.as_str(),
+                p.is_subscription,
+                p.is_active,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
+    let invalid = |i, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    };
+    let id: String = row.get(0)?;
+    let period: String = row.get(7)?;
+    Ok(Product {
+        product_id: ProductId::parse(&id).map_err(|e| invalid(0, e.to_string()))?,
+        name: row.get(1)?,
+        category: row.get(2)?,
+        vendor: row.get(3)?,
+        image_url: row.get(4)?,
+        price: Money::from_cents(row.get(5)?),
+        discount_percent: row.get(6)?,
+        billing_period: BillingPeriod::parse(&period).ok_or_else(|| invalid(7, period))?,
+        is_subscription: row.get(8)?,
+        is_active: row.get(9)?,
+    })
+}
+
+#[async_trait::async_trait]
+impl CatalogSource for SqliteStore {
+    async fn load_products(&self) -> Result<Vec<Product>, BackendError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT product_id, name, category, vendor, image_url, price_cents, discount_percent,
+                        billing_period, is_subscription, is_active FROM products",
+            )?;
+            stmt.query_map([], product_from_row)?.collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,208 @@
+//! The caller's orders: place (202 + Location), list, get by id or correlation id, soft delete.
+
+use super::dto::{AcceptedDto, OrderDto, PageDto};
+use crate::app::AppState;
+use crate::extract::{Caller, QueryParams, ValidJson};
+use crate::idempotency::{self, Claim};
+use crate::intake;
+use crate::problem::ApiError;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orders_core::intake::RequestedLine;
+use orders_core::status::TrackedStatus;
+use orders_core::{CorrelationId, OrderRef, OrderStatus, UserId};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct PlaceOrderRequest {
+    items: Vec<LineRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LineRequest {
+    product_id: String,
+    quantity: i64,
+}
+
+#[tracing::instrument(name = "place_order", skip_all, fields(user_id = %caller.user_id, correlation_id = tracing::field::Empty))]
+pub async fn place(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    ValidJson(request): ValidJson<PlaceOrderRequest>,
+) -> Result<Response, ApiError> {
+    let key = idempotency::key_from(&headers)?;
+    let lines: Vec<RequestedLine> = request
+        .items
+        .into_iter()
+        .map(|l| RequestedLine {
+            product_id: l.product_id,
+            quantity: l.quantity,
+        })
+        .collect();
+    // The fingerprint covers what the request means, not how its JSON was spaced.
+    let canonical: Vec<(&str, i64)> = lines
+        .iter()
+        .map(|l| (l.product_id.as_str(), l.quantity))
+        .collect();
+    let canonical = serde_json::to_string(&canonical).unwrap_or_default();
+    let claimed = match idempotency::claim(&app, &caller.user_id, key, &canonical).await? {
+        Claim::Replay { status, body } => return Ok(replay(status, body)),
+        Claim::Run(claimed) => claimed,
+    };
+    match intake::accept_order(&app, &caller.user_id, &lines).await {
+        Ok(correlation_id) => {
+            let body = accepted_body(correlation_id);
+            if let Some(claimed) = claimed {
+                claimed
+                    .finish(&app, StatusCode::ACCEPTED.as_u16(), &body)
+                    .await;
+            }
+            Ok(accepted_response(body, &status_url(correlation_id), false))
+        }
+        Err(err) => {
+            if let Some(claimed) = claimed {
+                claimed.abandon(&app).await;
+            }
+            Err(err)
+        }
+    }
+}
+
+fn status_url(cid: CorrelationId) -> String {
+    format!("/api/orders/{cid}")
+}
+
+fn accepted_body(correlation_id: CorrelationId) -> String {
+    let dto = AcceptedDto {
+        correlation_id,
+        status: OrderStatus::Accepted.as_str(),
+        status_url: status_url(correlation_id),
+    };
+    serde_json::to_string(&dto).unwrap_or_default()
+}
+
+fn accepted_response(body: String, location: &str, replayed: bool) -> Response {
+    let mut response = (
+        StatusCode::ACCEPTED,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// The first answer again, Location included.
+fn replay(status: u16, body: String) -> Response {
+    let location = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["statusUrl"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut response = accepted_response(body, &location, true);
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
+    response
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    query: QueryParams,
+) -> Result<Json<PageDto<OrderDto>>, ApiError> {
+    let page = app
+        .store
+        .list_orders(&caller.user_id, query.page()?)
+        .await?;
+    Ok(Json(PageDto::from_page(page, OrderDto::from)))
+}
+
+fn parse_ref(raw: &str) -> Result<OrderRef, ApiError> {
+    raw.parse()
+        .map_err(|e: orders_core::ids::IdError| ApiError::bad_request("ref", e.to_string()))
+}
+
+fn no_such_order() -> ApiError {
+    ApiError::NotFound("no such order".into())
+}
+
+/// Workflow state first (cheap, and it knows orders not yet persisted), SQL as the authority.
+pub async fn get(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<OrderDto>, ApiError> {
+    let order_ref = parse_ref(&raw)?;
+    let tracked = match order_ref {
+        OrderRef::Correlation(cid) => tracked_status(&app, &caller.user_id, cid)
+            .await?
+            .map(|t| (cid, t)),
+        OrderRef::Id(_) => None,
+    };
+    if let Some((cid, t)) = tracked
+        && t.status != OrderStatus::Completed
+    {
+        return Ok(Json(OrderDto::in_flight(cid, t)));
+    }
+    match app.store.find_order(&caller.user_id, order_ref).await? {
+        Some(order) => Ok(Json(order.into())),
+        None => tracked
+            .map(|(cid, t)| Json(OrderDto::in_flight(cid, t)))
+            .ok_or_else(no_such_order),
+    }
+}
+
+/// The tracked status of the caller's order; another user's order is "not found".
+/// An unavailable state store is not an error: SQL answers instead.
+async fn tracked_status(
+    app: &AppState,
+    caller: &UserId,
+    cid: CorrelationId,
+) -> Result<Option<TrackedStatus>, ApiError> {
+    let owner = match app.workflow.owner(cid).await {
+        Ok(owner) => owner,
+        Err(err) => {
+            tracing::warn!(error = %err, correlation_id = %cid, "workflow state unavailable; reading SQL");
+            return Ok(None);
+        }
+    };
+    match owner {
+        None => Ok(None),
+        Some(owner) if &owner != caller => Err(no_such_order()),
+        Some(_) => Ok(app.workflow.status(cid).await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, correlation_id = %cid, "workflow state unavailable; reading SQL");
+            None
+        })),
+    }
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let order = app
+        .store
+        .find_order(&caller.user_id, parse_ref(&raw)?)
+        .await?
+        .ok_or_else(no_such_order)?;
+    if app
+        .store
+        .delete_order(&caller.user_id, order.order_id)
+        .await?
+    {
+        tracing::info!(order_id = %order.order_id, correlation_id = %order.correlation_id, "order deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_such_order())
+    }
+}

@@ -1,0 +1,34 @@
+//! `GET /api/products` and `GET /api/products/{productId}`: served from the in-memory catalog.
+
+use super::dto::{PageDto, ProductDto};
+use crate::app::AppState;
+use crate::extract::QueryParams;
+use crate::problem::ApiError;
+use axum::Json;
+use axum::extract::{Path, State};
+use orders_core::ProductId;
+use orders_core::catalog::ProductQuery;
+
+pub async fn list(
+    State(app): State<AppState>,
+    query: QueryParams,
+) -> Result<Json<PageDto<ProductDto>>, ApiError> {
+    let page = query.page()?;
+    let filter = ProductQuery {
+        text: query.text("q"),
+        vendor: query.text("vendor"),
+        category: query.text("category"),
+    };
+    let found = app.catalog.search(&filter, page);
+    Ok(Json(PageDto::from_page(found, |p| ProductDto::from(&p))))
+}
+
+pub async fn get(
+    State(app): State<AppState>,
+    Path(product_id): Path<String>,
+) -> Result<Json<ProductDto>, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no product {product_id}"));
+    let id = ProductId::parse(&product_id).map_err(|_| not_found())?;
+    let product = app.catalog.get_active(&id).ok_or_else(not_found)?;
+    Ok(Json(ProductDto::from(product)))
+}

@@ -1,0 +1,121 @@
+//! Request extractors that turn every kind of bad input into a problem naming the field.
+
+use crate::app::AppState;
+use crate::problem::ApiError;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use orders_auth::Principal;
+use orders_core::paging::PageRequest;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+
+/// Largest request body accepted anywhere in the API.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON body: 415 without a JSON content type, 413 over the size limit, 400 naming the field
+/// for malformed JSON or a wrong type.
+pub struct ValidJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ValidJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as application/json".into(),
+            ));
+        }
+        let bytes =
+            Bytes::from_request(req, state)
+                .await
+                .map_err(|rejection: BytesRejection| {
+                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::PayloadTooLarge(MAX_BODY_BYTES)
+                    } else {
+                        ApiError::bad_request("body", rejection.body_text())
+                    }
+                })?;
+        parse_json(&bytes).map(ValidJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request("body", format!("malformed JSON: {inner}"))
+        } else {
+            let field = if path == "." { "body".to_owned() } else { path };
+            ApiError::bad_request(field, inner.to_string())
+        }
+    })
+}
+
+/// The authenticated caller (`Authorization: Bearer …`).
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or(""));
+        let principal = state.auth.authenticate_header(header).await?;
+        Ok(Caller(principal))
+    }
+}
+
+/// Raw query parameters; the handlers parse the ones they know, naming the field on error.
+pub struct QueryParams(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+            .map(|q| QueryParams(q.0))
+            .map_err(|_| ApiError::bad_request("query", "the query string is not valid"))
+    }
+}
+
+impl QueryParams {
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn number(&self, name: &'static str) -> Result<Option<u32>, ApiError> {
+        self.text(name)
+            .map(|raw| {
+                raw.parse::<u32>().map_err(|_| {
+                    ApiError::bad_request(name, format!("{name} must be a whole number"))
+                })
+            })
+            .transpose()
+    }
+
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest::new(
+            self.number("offset")?,
+            self.number("size")?,
+        )?)
+    }
+}

@@ -1,0 +1,62 @@
+//! Accepting an order: validate, price, record ACCEPTED, publish `OrderAccepted`. No SQL here:
+//! the queue shields the database from traffic spikes.
+
+use crate::app::AppState;
+use crate::problem::ApiError;
+use orders_core::events::{IntegrationEvent, OrderAccepted};
+use orders_core::intake::{RequestedLine, price_lines};
+use orders_core::ports::OutboundMessage;
+use orders_core::status::TrackedStatus;
+use orders_core::{CorrelationId, OrderStatus, UserId};
+use std::collections::BTreeMap;
+
+/// Validates and prices `lines`, then hands the order to the queue. Returns its correlation id.
+pub async fn accept_order(
+    app: &AppState,
+    owner: &UserId,
+    lines: &[RequestedLine],
+) -> Result<CorrelationId, ApiError> {
+    let items = price_lines(lines, &app.catalog)?;
+    let correlation_id = CorrelationId::new_random();
+    tracing::Span::current().record("correlation_id", tracing::field::display(correlation_id));
+    let event = OrderAccepted {
+        correlation_id,
+        user_id: owner.clone(),
+        items,
+        accepted_at: chrono::Utc::now(),
+    };
+
+    // Status first, then publish: the processor may advance the status as soon as the message is
+    // out, and a later ACCEPTED write must never overwrite that.
+    let accepted = TrackedStatus::new(OrderStatus::Accepted, None);
+    if let Err(err) = app
+        .workflow
+        .track(correlation_id, owner, accepted, app.settings.workflow_ttl)
+        .await
+    {
+        // Degrade, don't refuse: the order is still queued and its status is served from SQL
+        // once persisted.
+        tracing::warn!(error = %err, %correlation_id, "workflow state unavailable; accepting without it");
+    }
+    app.publisher
+        .publish(OrderAccepted::QUEUE, message(&event))
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, %correlation_id, "OrderAccepted not published; refusing the order");
+            ApiError::Unavailable { detail: "orders cannot be accepted right now; try again shortly".into(), retry_after_secs: 5 }
+        })?;
+    tracing::info!(%correlation_id, user_id = %owner, lines = event.items.len(), "order accepted");
+    Ok(correlation_id)
+}
+
+/// The queue message: MessageId = correlationId (duplicate detection), SessionId = userId (each
+/// user's orders stay FIFO), the correlation id also as a property for tracing across hops.
+fn message(event: &OrderAccepted) -> OutboundMessage {
+    let cid = event.correlation_id.to_string();
+    OutboundMessage {
+        message_id: cid.clone(),
+        session_id: Some(event.user_id.to_string()),
+        body: event.to_json(),
+        properties: BTreeMap::from([("correlationId".to_owned(), cid)]),
+    }
+}

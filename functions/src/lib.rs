@@ -1,0 +1,15 @@
+//! The Contoso Orders custom handler: one axum server holding every function, routed by
+//! function name, as the Azure Functions custom-handler contract describes.
+
+pub mod api;
+pub mod app;
+pub mod config;
+mod dev_key;
+pub mod extract;
+mod idempotency;
+mod intake;
+pub mod problem;
+pub mod telemetry;
+
+pub use app::{App, AppState};
+pub use config::Settings;

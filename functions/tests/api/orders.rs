@@ -1,0 +1,323 @@
+use crate::helpers::{TestApp, one_item, problem};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn placing_an_order_answers_202_with_location_and_queues_it() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice").await;
+    let res = app.place_order(&token, json!({ "items": [{ "productId": "AZ-104", "quantity": 1 }, { "productId": "SAA-C03", "quantity": 2 }] })).await;
+    assert_eq!(res.status(), 202);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = res.json().await.unwrap();
+    let cid = body["correlationId"].as_str().unwrap();
+    assert_eq!(body["status"], "ACCEPTED");
+    assert_eq!(location, format!("/api/orders/{cid}"));
+    assert_eq!(body["statusUrl"], location);
+    assert_eq!(app.queued("order.accepted").await, 1);
+
+    let status: Value = app
+        .get(&location)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "ACCEPTED");
+    assert_eq!(status["orderId"], Value::Null);
+    assert_eq!(status["correlationId"], cid);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_and_body_replays_the_first_answer() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice").await;
+    let send = |body: Value, key: &'static str| {
+        app.post("/api/orders")
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let first = send(one_item("AZ-104", 1), "checkout-1").await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first_location = first.headers()["location"].clone();
+    let first: Value = first.json().await.unwrap();
+    // Same meaning, different spacing and case: still the same request.
+    let again = send(
+        json!({ "items": [ { "quantity": 1, "productId": "AZ-104" } ] }),
+        "checkout-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["location"], first_location);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(app.queued("order.accepted").await, 1, "one order, not two");
+
+    let body = problem(
+        send(one_item("AZ-104", 2), "checkout-1").await.unwrap(),
+        422,
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("different request body")
+    );
+
+    // Keys are per user: bob's "checkout-1" is his own.
+    let bob = app.token("bob").await;
+    let res = app
+        .post("/api/orders")
+        .bearer_auth(&bob)
+        .header("Idempotency-Key", "checkout-1")
+        .json(&one_item("AZ-104", 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    assert_eq!(app.queued("order.accepted").await, 2);
+}
+
+#[tokio::test]
+async fn a_failed_request_does_not_burn_its_idempotency_key() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice").await;
+    let res = app
+        .post("/api/orders")
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "k")
+        .json(&one_item("NOPE-1", 1))
+        .send()
+        .await
+        .unwrap();
+    problem(res, 404).await;
+    let res = app
+        .post("/api/orders")
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "k")
+        .json(&one_item("AZ-104", 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+}
+
+#[tokio::test]
+async fn persisted_orders_are_served_from_sql_with_their_items() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice").await;
+    let (order_id, cid) = app.persist_order("alice", "AZ-104", 3).await;
+    for reference in [order_id.to_string(), cid.to_string()] {
+        let res = app
+            .get(&format!("/api/orders/{reference}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let order: Value = res.json().await.unwrap();
+        assert_eq!(order["orderId"], order_id.get());
+        assert_eq!(order["correlationId"], cid.to_string());
+        assert_eq!(order["status"], "COMPLETED");
+        assert_eq!(order["total"], "59.97");
+        assert_eq!(order["totalCents"], 5997);
+        assert!(order["createdAt"].is_string() && order["completedAt"].is_string());
+        assert_eq!(
+            order["items"],
+            json!([{ "productId": "AZ-104", "productName": "AZ-104 prep", "unitPrice": "19.99", "unitPriceCents": 1999, "quantity": 3 }])
+        );
+    }
+}
+
+#[tokio::test]
+async fn another_users_order_is_not_found_anywhere() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice").await;
+    let mallory = app.token("mallory").await;
+    let (order_id, cid) = app.persist_order("alice", "AZ-104", 1).await;
+    let accepted: Value = app
+        .place_order(&alice, one_item("AZ-104", 1))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let in_flight = accepted["correlationId"].as_str().unwrap();
+    for reference in [order_id.to_string(), cid.to_string(), in_flight.to_owned()] {
+        let path = format!("/api/orders/{reference}");
+        problem(
+            app.get(&path).bearer_auth(&mallory).send().await.unwrap(),
+            404,
+        )
+        .await;
+        problem(
+            app.delete(&path)
+                .bearer_auth(&mallory)
+                .send()
+                .await
+                .unwrap(),
+            404,
+        )
+        .await;
+    }
+    let list: Value = app
+        .get("/api/orders")
+        .bearer_auth(&mallory)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 0);
+    let still_there = app
+        .get(&format!("/api/orders/{order_id}"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still_there.status(), 200);
+}
+
+#[tokio::test]
+async fn lists_the_callers_orders_newest_first_with_paging() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice").await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(app.persist_order("alice", "SC-200", 1).await.0.get());
+    }
+    app.persist_order("bob", "SC-200", 1).await;
+    let page: Value = app
+        .get("/api/orders?size=2")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 3);
+    let got: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["orderId"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, [ids[2], ids[1]]);
+    let rest: Value = app
+        .get("/api/orders?size=2&offset=2")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["items"][0]["orderId"], ids[0]);
+}
+
+#[tokio::test]
+async fn soft_delete_hides_the_order_from_its_owner() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice").await;
+    let (order_id, cid) = app.persist_order("alice", "AZ-104", 1).await;
+    let res = app
+        .delete(&format!("/api/orders/{order_id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    problem(
+        app.get(&format!("/api/orders/{cid}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    problem(
+        app.delete(&format!("/api/orders/{order_id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    let list: Value = app
+        .get("/api/orders")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 0);
+}
+
+#[tokio::test]
+async fn orders_need_a_token() {
+    let app = TestApp::spawn().await;
+    for res in [
+        app.get("/api/orders").send().await.unwrap(),
+        app.post("/api/orders")
+            .json(&one_item("AZ-104", 1))
+            .send()
+            .await
+            .unwrap(),
+        app.get("/api/orders/1").send().await.unwrap(),
+        app.delete("/api/orders/1").send().await.unwrap(),
+    ] {
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            "Bearer error=\"invalid_token\""
+        );
+        problem(res, 401).await;
+    }
+    assert_eq!(app.queued("order.accepted").await, 0);
+}
+
+#[tokio::test]
+async fn health_openapi_and_unknown_routes() {
+    let app = TestApp::spawn().await;
+    let health: Value = app
+        .get("/api/health")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["checks"]["catalogProducts"], 145);
+    let doc: Value = app
+        .get("/api/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["paths"]["/api/orders"]["post"].is_object(),
+        "the document describes intake"
+    );
+    problem(app.get("/api/nothing-here").send().await.unwrap(), 404).await;
+    problem(
+        app.client
+            .put(format!("{}/api/orders", app.base))
+            .send()
+            .await
+            .unwrap(),
+        405,
+    )
+    .await;
+}
