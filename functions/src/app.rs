@@ -36,13 +36,7 @@ impl AppState {
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
         let db_path = settings.data_dir.join("orders.db");
         let sqlite = SqliteStore::open(&db_path, orders_adapters::seed::products()).await?;
-        let (store, catalog_source): (Arc<dyn OrderStore>, Arc<dyn CatalogSource>) =
-            match &settings.sql {
-                SqlSettings::Sqlite => (Arc::new(sqlite.clone()), Arc::new(sqlite.clone())),
-                SqlSettings::SqlServer { .. } => {
-                    anyhow::bail!("SQL_PROVIDER=sqlserver is not wired in yet")
-                }
-            };
+        let (store, catalog_source) = system_of_record(&settings.sql, &sqlite).await?;
         let catalog = Arc::new(Catalog::new(catalog_source.load_products().await?));
         tracing::info!(products = catalog.len(), "catalog loaded");
         let publisher = Arc::new(SqliteQueue::new(sqlite));
@@ -56,6 +50,35 @@ impl AppState {
             dev_tokens: dev_tokens.map(Arc::new),
             settings: Arc::new(settings),
         })
+    }
+}
+
+/// The SQL store the settings name. In the SQL Server modes the SQLite file still holds the
+/// embedded queue until a broker replaces it.
+async fn system_of_record(
+    sql: &SqlSettings,
+    sqlite: &SqliteStore,
+) -> anyhow::Result<(Arc<dyn OrderStore>, Arc<dyn CatalogSource>)> {
+    match sql {
+        SqlSettings::Sqlite => Ok((Arc::new(sqlite.clone()), Arc::new(sqlite.clone()))),
+        SqlSettings::SqlServer {
+            connection_string,
+            entra_id,
+            managed_identity_client_id,
+        } => {
+            let auth = match entra_id {
+                true => SqlServerAuth::EntraId {
+                    managed_identity_client_id: managed_identity_client_id.clone(),
+                },
+                false => SqlServerAuth::SqlLogin,
+            };
+            let config = SqlServerConfig {
+                connection_string: connection_string.clone(),
+                auth,
+            };
+            let server = SqlServerStore::connect(config, orders_adapters::seed::products()).await?;
+            Ok((Arc::new(server.clone()), Arc::new(server)))
+        }
     }
 }
 

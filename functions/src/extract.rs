@@ -4,7 +4,7 @@ use crate::app::AppState;
 use crate::problem::ApiError;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use orders_auth::Principal;
 use orders_core::paging::PageRequest;
@@ -63,6 +63,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::bad_request(field, inner.to_string())
         }
     })
+}
+
+/// The route's one path parameter as text. A segment that does not decode to UTF-8 becomes ""
+/// so the handler's own validation refuses it as a problem (not axum's plain-text 400).
+pub struct PathText(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let segment = Path::<String>::from_request_parts(parts, state).await;
+        Ok(PathText(segment.map(|Path(text)| text).unwrap_or_default()))
+    }
 }
 
 /// The authenticated caller (`Authorization: Bearer …`).

@@ -10,7 +10,7 @@
 #
 # Environment (all optional):
 #   SCHEMATHESIS_VENV          venv to (re)use            [.local/schemathesis-venv]
-#   SCHEMATHESIS_MAX_EXAMPLES  test cases per operation   [50]
+#   SCHEMATHESIS_MAX_EXAMPLES  test cases per operation   [100]
 #   SCHEMATHESIS_WORKERS       concurrent workers         [2]
 #   SCHEMATHESIS_SEED          fixed seed to reproduce a run
 #   SCHEMATHESIS_TIMEOUT       hard cap on the run, secs  [600]
@@ -28,7 +28,7 @@ HERE="tests/schemathesis"
 PYTHON="${PYTHON:-python3}"
 VENV="${SCHEMATHESIS_VENV:-.local/schemathesis-venv}"
 HANDLER="${HANDLER_BIN:-target/debug/handler}"
-MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-50}"
+MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-100}"
 WORKERS="${SCHEMATHESIS_WORKERS:-2}"
 RUN_TIMEOUT="${SCHEMATHESIS_TIMEOUT:-600}"
 REPORT_DIR="${SCHEMATHESIS_REPORT_DIR:-.local/schemathesis-report}"
@@ -146,7 +146,11 @@ ARGS=(
 say "schemathesis ${ARGS[*]//$TOKEN/<token>}"
 started=$SECONDS
 rc=0
-timeout --kill-after=10 "$RUN_TIMEOUT" "$SCHEMATHESIS" "${ARGS[@]}" || rc=$?
+if command -v timeout >/dev/null; then
+    timeout --kill-after=10 "$RUN_TIMEOUT" "$SCHEMATHESIS" "${ARGS[@]}" || rc=$?
+else
+    "$SCHEMATHESIS" "${ARGS[@]}" || rc=$?
+fi
 say "finished in $((SECONDS - started)) s with exit code $rc (JUnit report in $REPORT_DIR)"
 kill -0 "$HANDLER_PID" 2>/dev/null || { say "the handler died during the run"; [[ $rc -ne 0 ]] || rc=1; }
 [[ $rc -ne 124 ]] || say "the run hit the ${RUN_TIMEOUT} s cap"

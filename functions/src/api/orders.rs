@@ -2,12 +2,12 @@
 
 use super::dto::{AcceptedDto, OrderDto, PageDto};
 use crate::app::AppState;
-use crate::extract::{Caller, QueryParams, ValidJson};
+use crate::extract::{Caller, PathText, QueryParams, ValidJson};
 use crate::idempotency::{self, Claim};
 use crate::intake;
 use crate::problem::ApiError;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::intake::RequestedLine;
@@ -139,7 +139,7 @@ fn no_such_order() -> ApiError {
 pub async fn get(
     State(app): State<AppState>,
     Caller(caller): Caller,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
 ) -> Result<Json<OrderDto>, ApiError> {
     let order_ref = parse_ref(&raw)?;
     let tracked = match order_ref {
@@ -188,7 +188,7 @@ async fn tracked_status(
 pub async fn delete(
     State(app): State<AppState>,
     Caller(caller): Caller,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
 ) -> Result<StatusCode, ApiError> {
     let order = app
         .store

@@ -2,10 +2,10 @@
 
 use super::dto::{PageDto, ProductDto};
 use crate::app::AppState;
-use crate::extract::QueryParams;
+use crate::extract::{PathText, QueryParams};
 use crate::problem::ApiError;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use orders_core::ProductId;
 use orders_core::catalog::ProductQuery;
 
@@ -25,7 +25,7 @@ pub async fn list(
 
 pub async fn get(
     State(app): State<AppState>,
-    Path(product_id): Path<String>,
+    PathText(product_id): PathText,
 ) -> Result<Json<ProductDto>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no product {product_id}"));
     let id = ProductId::parse(&product_id).map_err(|_| not_found())?;

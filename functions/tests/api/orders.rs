@@ -321,3 +321,34 @@ async fn health_openapi_and_unknown_routes() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_unconfirmed_publish_is_a_503_and_frees_the_idempotency_key() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice").await;
+    // Break the embedded queue underneath the running app.
+    let db = rusqlite::Connection::open(app.dir.path().join("orders.db")).unwrap();
+    db.execute_batch("ALTER TABLE queue_messages RENAME TO queue_messages_away")
+        .unwrap();
+    let send = || {
+        app.post("/api/orders")
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "retry-me")
+            .json(&one_item("AZ-104", 1))
+            .send()
+    };
+    let res = send().await.unwrap();
+    assert_eq!(res.headers()["retry-after"], "5");
+    problem(res, 503).await;
+
+    db.execute_batch("ALTER TABLE queue_messages_away RENAME TO queue_messages")
+        .unwrap();
+    let retried = send().await.unwrap();
+    assert_eq!(
+        retried.status(),
+        202,
+        "the retry runs afresh instead of replaying the failure"
+    );
+    assert!(!retried.headers().contains_key("idempotent-replayed"));
+    assert_eq!(app.placed_count().await, 1);
+}

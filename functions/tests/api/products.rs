@@ -93,7 +93,7 @@ async fn search_and_filters_narrow_the_catalog() {
 #[tokio::test]
 async fn unknown_and_retired_products_are_not_found() {
     let app = TestApp::spawn().await;
-    for id in ["NOPE-999", "AZ-300", "bad%20id"] {
+    for id in ["NOPE-999", "AZ-300", "bad%20id", "%FF"] {
         let body = problem(
             app.get(&format!("/api/products/{id}"))
                 .send()
