@@ -61,7 +61,14 @@ impl JwksCache {
         let stale = age.is_none_or(|age| age > MAX_AGE);
         let may_refresh = age.is_none_or(|age| age >= self.min_refresh);
         if stale || (find(&state.jwks, kid, alg).is_none() && may_refresh) {
-            state.jwks = self.fetch().await?;
+            match self.fetch().await {
+                Ok(jwks) => state.jwks = jwks,
+                // An issuer outage must not lock everyone out: keep the keys we have, retry later.
+                Err(err) if !state.jwks.keys.is_empty() => {
+                    tracing::warn!(error = %err, "keeping cached signing keys; refresh failed");
+                }
+                Err(err) => return Err(err),
+            }
             state.fetched_at = Some(Instant::now());
         }
         let jwk = find(&state.jwks, kid, alg).ok_or(AuthError::Invalid("unknown signing key"))?;
@@ -69,35 +76,27 @@ impl JwksCache {
     }
 
     async fn fetch(&self) -> Result<JwkSet, AuthError> {
-        let unavailable = |e: reqwest::Error| AuthError::KeysUnavailable(e.to_string());
-        let discovery: Discovery = self
-            .client
-            .get(&self.discovery_url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
+        let discovery: Discovery = self.get_json(&self.discovery_url).await?;
         if discovery.issuer.trim_end_matches('/') != self.issuer.trim_end_matches('/') {
             return Err(AuthError::KeysUnavailable(format!(
                 "discovery document names issuer {}",
                 discovery.issuer
             )));
         }
-        let jwks: JwkSet = self
-            .client
-            .get(&discovery.jwks_uri)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
+        let jwks: JwkSet = self.get_json(&discovery.jwks_uri).await?;
+        tracing::info!(keys = jwks.keys.len(), uri = %discovery.jwks_uri, "fetched signing keys");
+        Ok(jwks)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, AuthError> {
+        let unavailable = |e: reqwest::Error| AuthError::KeysUnavailable(e.to_string());
+        let response = self.client.get(url).send().await.map_err(unavailable)?;
+        response
+            .error_for_status()
             .map_err(unavailable)?
             .json()
             .await
-            .map_err(unavailable)?;
-        tracing::info!(keys = jwks.keys.len(), uri = %discovery.jwks_uri, "fetched signing keys");
-        Ok(jwks)
+            .map_err(unavailable)
     }
 }
 
