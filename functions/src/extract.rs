@@ -53,7 +53,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ValidJson<T> {
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -62,7 +62,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let field = if path == "." { "body".to_owned() } else { path };
             ApiError::bad_request(field, inner.to_string())
         }
-    })
+    })?;
+    // Anything after the JSON value makes the body malformed, not ignorable.
+    de.end()
+        .map_err(|err| ApiError::bad_request("body", format!("malformed JSON: {err}")))?;
+    Ok(value)
 }
 
 /// The route's one path parameter as text. A segment that does not decode to UTF-8 becomes ""

@@ -11,6 +11,10 @@ use sha2::{Digest, Sha256};
 
 pub const HEADER: &str = "idempotency-key";
 
+/// How long an unanswered claim holds its key. Only the answer is kept for the full TTL, so a
+/// claim whose request died somehow blocks retries for a minute, not a day.
+const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A claimed key: either this request runs (and must `finish` or `abandon`), or it replays.
 pub enum Claim {
     Run(Option<ClaimedKey>),
@@ -48,14 +52,18 @@ pub async fn claim(
     let Some(key) = key else {
         return Ok(Claim::Run(None));
     };
-    let key = format!("idem:{owner}:{key}");
+    // Length-prefixed, so user "a" with key "b:c" and user "a:b" with key "c" never collide.
+    let key = format!("idem:{}:{owner}:{key}", owner.as_str().len());
     let fingerprint = format!("{:x}", Sha256::digest(canonical.as_bytes()));
     let record = IdempotencyRecord {
         fingerprint: fingerprint.clone(),
         response: None,
     };
-    let ttl = app.settings.idempotency_ttl;
-    match app.workflow.claim_idempotency_key(&key, &record, ttl).await {
+    match app
+        .workflow
+        .claim_idempotency_key(&key, &record, CLAIM_LEASE)
+        .await
+    {
         Ok(None) => Ok(Claim::Run(Some(ClaimedKey { key, fingerprint }))),
         Ok(Some(existing)) if existing.fingerprint != fingerprint => Err(ApiError::Unprocessable(
             "this Idempotency-Key was used with a different request body".into(),

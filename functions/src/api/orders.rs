@@ -43,33 +43,38 @@ pub async fn place(
             quantity: l.quantity,
         })
         .collect();
-    // The fingerprint covers what the request means, not how its JSON was spaced.
-    let canonical: Vec<(&str, i64)> = lines
+    // The fingerprint covers what the request means, not how its JSON was spaced or cased.
+    let canonical: Vec<(String, i64)> = lines
         .iter()
-        .map(|l| (l.product_id.as_str(), l.quantity))
+        .map(|l| (l.product_id.to_ascii_uppercase(), l.quantity))
         .collect();
     let canonical = serde_json::to_string(&canonical).unwrap_or_default();
     let claimed = match idempotency::claim(&app, &caller.user_id, key, &canonical).await? {
         Claim::Replay { status, body } => return Ok(replay(status, body)),
         Claim::Run(claimed) => claimed,
     };
-    match intake::accept_order(&app, &caller.user_id, &lines).await {
-        Ok(correlation_id) => {
-            let body = accepted_body(correlation_id);
-            if let Some(claimed) = claimed {
-                claimed
-                    .finish(&app, StatusCode::ACCEPTED.as_u16(), &body)
-                    .await;
+    // Runs to the end even if the client goes away, so a claimed key is always answered or freed.
+    let owner = caller.user_id;
+    let outcome = tokio::spawn(async move {
+        let accepted = intake::accept_order(&app, &owner, &lines).await;
+        if let Some(claimed) = claimed {
+            match &accepted {
+                Ok(cid) => {
+                    claimed
+                        .finish(&app, StatusCode::ACCEPTED.as_u16(), &accepted_body(*cid))
+                        .await
+                }
+                Err(_) => claimed.abandon(&app).await,
             }
-            Ok(accepted_response(body, &status_url(correlation_id), false))
         }
-        Err(err) => {
-            if let Some(claimed) = claimed {
-                claimed.abandon(&app).await;
-            }
-            Err(err)
-        }
-    }
+        accepted
+    });
+    let correlation_id = outcome.await.map_err(|e| ApiError::Internal(e.into()))??;
+    Ok(accepted_response(
+        accepted_body(correlation_id),
+        &status_url(correlation_id),
+        false,
+    ))
 }
 
 fn status_url(cid: CorrelationId) -> String {
@@ -155,7 +160,9 @@ pub async fn get(
     }
     match app.store.find_order(&caller.user_id, order_ref).await? {
         Some(order) => Ok(Json(order.into())),
+        // COMPLETED in the state but not in SQL means deleted (or not visible): not found.
         None => tracked
+            .filter(|(_, t)| t.status != OrderStatus::Completed)
             .map(|(cid, t)| Json(OrderDto::in_flight(cid, t)))
             .ok_or_else(no_such_order),
     }

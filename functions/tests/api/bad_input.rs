@@ -22,6 +22,10 @@ async fn malformed_or_mistyped_json_is_a_400_naming_the_field() {
     for (body, field) in [
         ("{\"items\": [", "body"),
         ("not json", "body"),
+        (
+            "{\"items\": [{\"productId\": \"AZ-104\", \"quantity\": 1}]} trailing",
+            "body",
+        ),
         ("[]", "body"),
         ("{}", "body"),
         ("{\"items\": \"AZ-104\"}", "items"),

@@ -46,7 +46,7 @@ async fn the_same_idempotency_key_and_body_replays_the_first_answer() {
     let first: Value = first.json().await.unwrap();
     // Same meaning, different spacing and case: still the same request.
     let again = send(
-        json!({ "items": [ { "quantity": 1, "productId": "AZ-104" } ] }),
+        json!({ "items": [ { "quantity": 1, "productId": "az-104" } ] }),
         "checkout-1",
     )
     .await
