@@ -3,9 +3,14 @@
 //! - [`sqlite`]: the embedded system of record (WAL file under the data directory).
 //! - [`sqlserver`]: the system of record on SQL Server / Azure SQL (docker-compose and Azure).
 //! - [`memory`]: in-process workflow state for the embedded mode.
+//! - [`rabbitmq`]: the queue transport on RabbitMQ (local servers and docker-compose).
+//! - [`redis`]: workflow state and the notification fan-out channel on Redis (server modes).
 //! - [`seed`]: the product catalog shipped with the app (`data/catalog.json`).
 
 pub mod memory;
+pub mod namespaced;
+pub mod rabbitmq;
+pub mod redis;
 pub mod seed;
 pub mod sqlite;
 pub mod sqlserver;

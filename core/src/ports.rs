@@ -133,3 +133,64 @@ pub trait NotificationFanout: Send + Sync {
     async fn publish(&self, user: &UserId, notification: &Notification)
     -> Result<(), BackendError>;
 }
+
+/// A message received from a queue, locked for its receiver until settled or until the
+/// transport's lock expires (then it is delivered again, with `delivery_count` one higher).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub queue: String,
+    pub message_id: String,
+    pub session_id: Option<String>,
+    pub body: String,
+    pub properties: BTreeMap<String, String>,
+    /// 1 on the first delivery.
+    pub delivery_count: u32,
+    pub enqueued_at: chrono::DateTime<chrono::Utc>,
+    /// Identifies this delivery (not the message) when settling it.
+    pub lock_token: String,
+}
+
+/// What to do with a delivery once its function has run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Done: remove the message.
+    Complete,
+    /// Failed: deliver it again, no sooner than `retry_after`. Its session waits meanwhile.
+    Abandon { retry_after: Duration },
+    /// Give up: move it to the dead-letter store with the reason.
+    DeadLetter { reason: String },
+}
+
+/// A dead-lettered message, as the dead-letter tool lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub queue: String,
+    pub message_id: String,
+    pub session_id: Option<String>,
+    pub body: String,
+    pub properties: BTreeMap<String, String>,
+    pub delivery_count: u32,
+    pub reason: String,
+}
+
+/// A queue broker as the local Functions host drives it: at-least-once delivery with locks,
+/// delivery counts, per-session FIFO (one message of a session in flight at a time, in order),
+/// and a dead-letter store. The embedded SQLite queue and RabbitMQ implement it.
+#[async_trait]
+pub trait QueueTransport: MessagePublisher {
+    /// The next deliverable message of `queue`, waiting up to `wait` for one.
+    async fn receive(&self, queue: &str, wait: Duration) -> Result<Option<Delivery>, BackendError>;
+    /// Settles a delivery. Settling a delivery whose lock has expired is an error.
+    async fn settle(&self, delivery: &Delivery, settlement: Settlement)
+    -> Result<(), BackendError>;
+    /// Dead-lettered messages of `queue`, oldest first.
+    async fn dead_letters(
+        &self,
+        queue: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, BackendError>;
+    /// Moves a dead-lettered message back onto its queue with a fresh delivery count; false when
+    /// there is no such dead letter.
+    async fn replay_dead_letter(&self, queue: &str, message_id: &str)
+    -> Result<bool, BackendError>;
+}

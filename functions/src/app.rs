@@ -1,15 +1,20 @@
 //! Wiring: settings -> adapters -> state -> router. `main` and the tests both start the app here.
 
-use crate::config::{AuthSettings, Settings, SqlSettings};
+use crate::config::{AuthSettings, BrokerSettings, Settings, SqlSettings};
 use crate::{api, dev_key};
 use anyhow::Context;
 use axum::Router;
-use orders_adapters::memory::MemoryState;
+use orders_adapters::memory::{MemoryFanout, MemoryState};
+use orders_adapters::namespaced::Namespaced;
+use orders_adapters::rabbitmq::RabbitQueue;
+use orders_adapters::redis::{RedisFanout, RedisState};
 use orders_adapters::sqlite::{SqliteQueue, SqliteStore};
 use orders_adapters::sqlserver::{SqlServerAuth, SqlServerConfig, SqlServerStore};
 use orders_auth::{DevTokenIssuer, KeySource, TokenValidator, ValidatorConfig};
 use orders_core::catalog::Catalog;
-use orders_core::ports::{CatalogSource, MessagePublisher, OrderStore, WorkflowState};
+use orders_core::ports::{
+    CatalogSource, NotificationFanout, OrderStore, QueueTransport, WorkflowState,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -20,7 +25,9 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub store: Arc<dyn OrderStore>,
     pub workflow: Arc<dyn WorkflowState>,
-    pub publisher: Arc<dyn MessagePublisher>,
+    /// Intake publishes here; the local host receives from here in the embedded mode.
+    pub broker: Arc<dyn QueueTransport>,
+    pub fanout: Arc<dyn NotificationFanout>,
     pub auth: Arc<TokenValidator>,
     pub dev_tokens: Option<Arc<DevTokenIssuer>>,
     pub settings: Arc<Settings>,
@@ -39,13 +46,15 @@ impl AppState {
         let (store, catalog_source) = system_of_record(&settings.sql, &sqlite).await?;
         let catalog = Arc::new(Catalog::new(catalog_source.load_products().await?));
         tracing::info!(products = catalog.len(), "catalog loaded");
-        let publisher = Arc::new(SqliteQueue::new(sqlite));
+        let broker = broker(&settings, sqlite).await?;
+        let (workflow, fanout) = state_and_fanout(&settings).await?;
         let (auth, dev_tokens) = authentication(&settings)?;
         Ok(AppState {
             catalog,
             store,
-            workflow: Arc::new(MemoryState::new()),
-            publisher,
+            workflow,
+            broker,
+            fanout,
             auth: Arc::new(auth),
             dev_tokens: dev_tokens.map(Arc::new),
             settings: Arc::new(settings),
@@ -79,6 +88,45 @@ async fn system_of_record(
             let server = SqlServerStore::connect(config, orders_adapters::seed::products()).await?;
             Ok((Arc::new(server.clone()), Arc::new(server)))
         }
+    }
+}
+
+/// The broker for a process that does not hold the app's state (the local host in process
+/// mode): opens the SQLite file itself when the queue is embedded.
+pub async fn open_broker(settings: &Settings) -> anyhow::Result<Arc<dyn QueueTransport>> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let sqlite = SqliteStore::open(
+        &settings.data_dir.join("orders.db"),
+        orders_adapters::seed::products(),
+    )
+    .await?;
+    broker(settings, sqlite).await
+}
+
+/// The queue broker: the SQLite file's queue tables, or RabbitMQ.
+async fn broker(
+    settings: &Settings,
+    sqlite: SqliteStore,
+) -> anyhow::Result<Arc<dyn QueueTransport>> {
+    let transport: Arc<dyn QueueTransport> = match &settings.broker {
+        BrokerSettings::Embedded => Arc::new(SqliteQueue::new(sqlite)),
+        BrokerSettings::RabbitMq { url, shards } => {
+            Arc::new(RabbitQueue::connect(url, usize::from(*shards)).await?)
+        }
+    };
+    Ok(Namespaced::wrap(transport, &settings.queue_namespace))
+}
+
+/// Workflow state and notification fan-out: Redis when configured, in-process otherwise.
+async fn state_and_fanout(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn WorkflowState>, Arc<dyn NotificationFanout>)> {
+    match &settings.redis_url {
+        None => Ok((Arc::new(MemoryState::new()), Arc::new(MemoryFanout::new()))),
+        Some(url) => Ok((
+            Arc::new(RedisState::connect(url).await?),
+            Arc::new(RedisFanout::connect(url, &settings.fanout_prefix).await?),
+        )),
     }
 }
 

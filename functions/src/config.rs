@@ -55,6 +55,15 @@ pub enum SqlSettings {
     },
 }
 
+/// Where queues live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerSettings {
+    /// Durable queue tables in the SQLite file under `DATA_DIR`.
+    Embedded,
+    /// RabbitMQ, each queue sharded over `shards` single-active-consumer quorum queues.
+    RabbitMq { url: String, shards: u16 },
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: IpAddr,
@@ -64,6 +73,13 @@ pub struct Settings {
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub sql: SqlSettings,
+    pub broker: BrokerSettings,
+    /// Prefix for every queue name, so systems can share a broker (`QUEUE_NAMESPACE`).
+    pub queue_namespace: String,
+    /// Redis for workflow state and the notification fan-out; in-process when unset.
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis fan-out channel (`{prefix}notifications`).
+    pub fanout_prefix: String,
     /// TTL of workflow keys (status, owner map), refreshed while an order is in flight.
     pub workflow_ttl: Duration,
     /// How long an `Idempotency-Key` answer is replayed.
@@ -182,7 +198,33 @@ impl Settings {
                 });
             }
         };
+        let broker = match env
+            .string("QUEUE_TRANSPORT")
+            .as_deref()
+            .unwrap_or("embedded")
+        {
+            "embedded" => BrokerSettings::Embedded,
+            "rabbitmq" => BrokerSettings::RabbitMq {
+                url: env.string("RABBITMQ_URL").ok_or(ConfigError::Missing {
+                    name: "RABBITMQ_URL",
+                    when: "QUEUE_TRANSPORT=rabbitmq",
+                })?,
+                shards: env.parse("RABBITMQ_SHARDS", 8)?,
+            },
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "QUEUE_TRANSPORT",
+                    reason: format!("{other:?} is not embedded or rabbitmq"),
+                });
+            }
+        };
         Ok(Settings {
+            broker,
+            queue_namespace: env.string("QUEUE_NAMESPACE").unwrap_or_default(),
+            redis_url: env.string("REDIS_URL"),
+            fanout_prefix: env
+                .string("FANOUT_CHANNEL_PREFIX")
+                .unwrap_or_else(|| "orders:".into()),
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
             port,
             data_dir: env

@@ -3,6 +3,7 @@
 
 use crate::app::AppState;
 use crate::problem::ApiError;
+use crate::trace_context::TraceParent;
 use orders_core::events::{IntegrationEvent, OrderAccepted};
 use orders_core::intake::{RequestedLine, price_lines};
 use orders_core::ports::OutboundMessage;
@@ -15,6 +16,7 @@ pub async fn accept_order(
     app: &AppState,
     owner: &UserId,
     lines: &[RequestedLine],
+    trace: &TraceParent,
 ) -> Result<CorrelationId, ApiError> {
     let items = price_lines(lines, &app.catalog)?;
     let correlation_id = CorrelationId::new_random();
@@ -38,8 +40,8 @@ pub async fn accept_order(
         // once persisted.
         tracing::warn!(error = %err, %correlation_id, "workflow state unavailable; accepting without it");
     }
-    app.publisher
-        .publish(OrderAccepted::QUEUE, message(&event))
+    app.broker
+        .publish(OrderAccepted::QUEUE, message(&event, trace))
         .await
         .map_err(|err| {
             tracing::error!(error = %err, %correlation_id, "OrderAccepted not published; refusing the order");
@@ -50,13 +52,17 @@ pub async fn accept_order(
 }
 
 /// The queue message: MessageId = correlationId (duplicate detection), SessionId = userId (each
-/// user's orders stay FIFO), the correlation id also as a property for tracing across hops.
-fn message(event: &OrderAccepted) -> OutboundMessage {
+/// user's orders stay FIFO), and the correlation id and W3C trace context as properties, so the
+/// journey stays one trace across the queue hops.
+fn message(event: &OrderAccepted, trace: &TraceParent) -> OutboundMessage {
     let cid = event.correlation_id.to_string();
     OutboundMessage {
         message_id: cid.clone(),
         session_id: Some(event.user_id.to_string()),
         body: event.to_json(),
-        properties: BTreeMap::from([("correlationId".to_owned(), cid)]),
+        properties: BTreeMap::from([
+            ("correlationId".to_owned(), cid),
+            ("traceparent".to_owned(), trace.to_string()),
+        ]),
     }
 }

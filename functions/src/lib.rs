@@ -10,6 +10,8 @@ mod idempotency;
 mod intake;
 pub mod problem;
 pub mod telemetry;
+pub mod trace_context;
+pub mod triggers;
 
 pub use app::{App, AppState};
 pub use config::Settings;

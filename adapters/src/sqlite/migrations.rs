@@ -70,6 +70,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX ix_queue_messages_ready ON queue_messages (queue, dead_lettered, seq);
     "#,
     ),
+    (
+        3,
+        "queue locks",
+        r#"
+    ALTER TABLE queue_messages ADD COLUMN lock_token TEXT;
+    CREATE INDEX ix_queue_messages_session ON queue_messages (queue, session_id, seq);
+    "#,
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -1,20 +1,117 @@
 //! The embedded durable queue: messages live in the same SQLite file as the orders, so an
 //! accepted order survives a crash of the one-process embedded mode.
+//!
+//! Delivery follows Service Bus sessions: a message is deliverable when it is visible, not
+//! locked, not dead-lettered, and no earlier message of its session is still on the queue (in
+//! flight, waiting for a retry, or simply earlier). So each session is strictly FIFO, one message
+//! at a time, while different sessions are delivered in parallel.
 
 use super::{SqliteStore, backend};
 use async_trait::async_trait;
-use orders_core::ports::{BackendError, MessagePublisher, OutboundMessage};
-use rusqlite::params;
+use orders_core::ports::{
+    BackendError, DeadLetter, Delivery, MessagePublisher, OutboundMessage, QueueTransport,
+    Settlement,
+};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
 
-/// Publishes to (and, for the local host, receives from) queues stored in SQLite.
+/// How long a receiver owns a delivery before it is handed to someone else.
+pub const DEFAULT_LOCK: Duration = Duration::from_secs(30);
+/// Receivers poll this often when not woken by a publish (retries becoming visible, lock expiry).
+const POLL: Duration = Duration::from_millis(100);
+
+/// Publishes to, and delivers from, queues stored in SQLite.
 #[derive(Clone)]
 pub struct SqliteQueue {
     store: SqliteStore,
+    lock: Duration,
+    published: Arc<Notify>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn properties(raw: &str) -> std::collections::BTreeMap<String, String> {
+    serde_json::from_str(raw).unwrap_or_default()
+}
+
+const DELIVERABLE: &str = "
+    SELECT m.seq FROM queue_messages m
+    WHERE m.queue = ?1 AND m.dead_lettered = 0 AND m.visible_at_ms <= ?2
+      AND (m.locked_until_ms IS NULL OR m.locked_until_ms <= ?2)
+      AND (m.session_id IS NULL OR NOT EXISTS (
+            SELECT 1 FROM queue_messages e
+            WHERE e.queue = m.queue AND e.session_id = m.session_id
+              AND e.dead_lettered = 0 AND e.seq < m.seq))
+    ORDER BY m.seq LIMIT 1";
+
+fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let enqueued: String = row.get(5)?;
+    Ok(Delivery {
+        queue: row.get(0)?,
+        message_id: row.get(1)?,
+        session_id: row.get(2)?,
+        body: row.get(3)?,
+        properties: properties(&row.get::<_, String>(4)?),
+        enqueued_at: chrono::DateTime::parse_from_rfc3339(&enqueued)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default(),
+        delivery_count: row.get(6)?,
+        lock_token: row.get(7)?,
+    })
+}
+
+/// Locks the next deliverable message, if any.
+fn take_next(
+    conn: &mut Connection,
+    queue: &str,
+    lock: Duration,
+) -> rusqlite::Result<Option<Delivery>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now = now_ms();
+    let Some(seq) = tx
+        .query_row(DELIVERABLE, params![queue, now], |r| r.get::<_, i64>(0))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let token = uuid_like();
+    tx.execute(
+        "UPDATE queue_messages SET locked_until_ms = ?1, lock_token = ?2, delivery_count = delivery_count + 1
+         WHERE seq = ?3",
+        params![now + lock.as_millis() as i64, token, seq],
+    )?;
+    let delivery = tx.query_row(
+        "SELECT queue, message_id, session_id, body, properties, enqueued_at, delivery_count, lock_token
+         FROM queue_messages WHERE seq = ?1",
+        [seq],
+        delivery_from_row,
+    )?;
+    tx.commit()?;
+    Ok(Some(delivery))
+}
+
+/// A lock token: unique per delivery, no extra dependency needed.
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{:x}-{:x}", now_ms(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 impl SqliteQueue {
     pub fn new(store: SqliteStore) -> Self {
-        SqliteQueue { store }
+        Self::with_lock(store, DEFAULT_LOCK)
+    }
+
+    pub fn with_lock(store: SqliteStore, lock: Duration) -> Self {
+        SqliteQueue {
+            store,
+            lock,
+            published: Arc::new(Notify::new()),
+        }
     }
 
     /// Messages waiting on `queue` (not dead-lettered).
@@ -31,10 +128,6 @@ impl SqliteQueue {
             .await
             .map(|n| n as u64)
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 #[async_trait]
@@ -61,6 +154,134 @@ impl MessagePublisher for SqliteQueue {
                 )
                 .map(drop)
             })
+            .await?;
+        self.published.notify_waiters();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueTransport for SqliteQueue {
+    async fn receive(&self, queue: &str, wait: Duration) -> Result<Option<Delivery>, BackendError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Register interest before looking, so a publish in between is not missed.
+            let published = self.published.notified();
+            let (queue_name, lock) = (queue.to_owned(), self.lock);
+            if let Some(delivery) = self
+                .store
+                .with_conn(move |conn| take_next(conn, &queue_name, lock))
+                .await?
+            {
+                return Ok(Some(delivery));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let nap = POLL.min(deadline - now);
+            let _ = tokio::time::timeout(nap, published).await;
+        }
+    }
+
+    async fn settle(
+        &self,
+        delivery: &Delivery,
+        settlement: Settlement,
+    ) -> Result<(), BackendError> {
+        let token = delivery.lock_token.clone();
+        let changed = self
+            .store
+            .with_conn(move |conn| match settlement {
+                Settlement::Complete => conn.execute("DELETE FROM queue_messages WHERE lock_token = ?1", [token]),
+                Settlement::Abandon { retry_after } => conn.execute(
+                    "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL, visible_at_ms = ?2
+                     WHERE lock_token = ?1",
+                    params![token, now_ms() + retry_after.as_millis() as i64],
+                ),
+                Settlement::DeadLetter { reason } => conn.execute(
+                    "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL, dead_lettered = 1,
+                         dead_letter_reason = ?2 WHERE lock_token = ?1",
+                    params![token, reason],
+                ),
+            })
+            .await?;
+        if changed == 1 {
+            // A completed or dead-lettered head unblocks the rest of its session.
+            self.published.notify_waiters();
+            Ok(())
+        } else {
+            Err(BackendError::new(
+                "sqlite-queue",
+                "the delivery's lock was lost (expired or settled)",
+            ))
+        }
+    }
+
+    async fn dead_letters(
+        &self,
+        queue: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, BackendError> {
+        let queue = queue.to_owned();
+        self.store
+            .with_conn(move |conn| {
+                let mut stmt = conn.prepare(
+                    "SELECT queue, message_id, session_id, body, properties, delivery_count,
+                            COALESCE(dead_letter_reason, '')
+                     FROM queue_messages WHERE queue = ?1 AND dead_lettered = 1 ORDER BY seq LIMIT ?2",
+                )?;
+                stmt.query_map(params![queue, limit as i64], |row| {
+                    Ok(DeadLetter {
+                        queue: row.get(0)?,
+                        message_id: row.get(1)?,
+                        session_id: row.get(2)?,
+                        body: row.get(3)?,
+                        properties: properties(&row.get::<_, String>(4)?),
+                        delivery_count: row.get(5)?,
+                        reason: row.get(6)?,
+                    })
+                })?
+                .collect()
+            })
             .await
+    }
+
+    /// Replayed messages go to the back of the queue (a new sequence number), like a resend,
+    /// keeping their message id.
+    async fn replay_dead_letter(
+        &self,
+        queue: &str,
+        message_id: &str,
+    ) -> Result<bool, BackendError> {
+        let (queue, message_id) = (queue.to_owned(), message_id.to_owned());
+        let replayed = self
+            .store
+            .with_conn(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let row: Option<(Option<String>, String, String)> = tx
+                    .query_row(
+                        "SELECT session_id, body, properties FROM queue_messages
+                         WHERE queue = ?1 AND message_id = ?2 AND dead_lettered = 1",
+                        params![queue, message_id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?;
+                let Some((session_id, body, properties)) = row else { return Ok(false) };
+                tx.execute(
+                    "DELETE FROM queue_messages WHERE queue = ?1 AND message_id = ?2",
+                    params![queue, message_id],
+                )?;
+                tx.execute(
+                    "INSERT INTO queue_messages (queue, message_id, session_id, body, properties, enqueued_at, visible_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![queue, message_id, session_id, body, properties, chrono::Utc::now().to_rfc3339(), now_ms()],
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?;
+        self.published.notify_waiters();
+        Ok(replayed)
     }
 }

@@ -35,7 +35,8 @@ pub fn router(state: AppState) -> Router {
     if state.dev_tokens.is_some() {
         api = api.route("/dev/token", post(dev_token::issue));
     }
-    api.fallback(|| async { ApiError::NotFound("no such resource".into()) })
+    api.merge(crate::triggers::router())
+        .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(|_| {

@@ -6,6 +6,7 @@ use crate::extract::{Caller, PathText, QueryParams, ValidJson};
 use crate::idempotency::{self, Claim};
 use crate::intake;
 use crate::problem::ApiError;
+use crate::trace_context::TraceParent;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,6 +15,7 @@ use orders_core::intake::RequestedLine;
 use orders_core::status::TrackedStatus;
 use orders_core::{CorrelationId, OrderRef, OrderStatus, UserId};
 use serde::Deserialize;
+use tracing::Instrument;
 
 #[derive(Deserialize)]
 pub struct PlaceOrderRequest {
@@ -27,7 +29,11 @@ struct LineRequest {
     quantity: i64,
 }
 
-#[tracing::instrument(name = "place_order", skip_all, fields(user_id = %caller.user_id, correlation_id = tracing::field::Empty))]
+#[tracing::instrument(
+    name = "place_order",
+    skip_all,
+    fields(user_id = %caller.user_id, correlation_id = tracing::field::Empty, trace_id = tracing::field::Empty)
+)]
 pub async fn place(
     State(app): State<AppState>,
     Caller(caller): Caller,
@@ -55,8 +61,11 @@ pub async fn place(
     };
     // Runs to the end even if the client goes away, so a claimed key is always answered or freed.
     let owner = caller.user_id;
-    let outcome = tokio::spawn(async move {
-        let accepted = intake::accept_order(&app, &owner, &lines).await;
+    let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok());
+    let trace = TraceParent::continue_or_start(incoming);
+    tracing::Span::current().record("trace_id", trace.trace_id.as_str());
+    let task = async move {
+        let accepted = intake::accept_order(&app, &owner, &lines, &trace).await;
         if let Some(claimed) = claimed {
             match &accepted {
                 Ok(cid) => {
@@ -68,7 +77,8 @@ pub async fn place(
             }
         }
         accepted
-    });
+    };
+    let outcome = tokio::spawn(task.instrument(tracing::Span::current()));
     let correlation_id = outcome.await.map_err(|e| ApiError::Internal(e.into()))??;
     Ok(accepted_response(
         accepted_body(correlation_id),

@@ -1,0 +1,279 @@
+//! One AMQP connection and what hangs off it: the confirming publisher channel, the topology
+//! declared so far, and the shard consumers feeding each queue's inbox. A `Link` is never
+//! repaired: once broken it is replaced whole (see `RabbitQueue::link`).
+
+use super::codec::{self, short};
+use super::rabbit_err;
+use futures::StreamExt;
+use lapin::message::Delivery as AmqpDelivery;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use orders_core::ports::BackendError;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The quorum delivery limit. Setting one at all is what makes a rejected message go back to
+/// the head of its queue (without one RabbitMQ 3.x requeues at the tail, breaking FIFO). The
+/// host dead-letters long before this; past it the broker moves the message to the DLQ itself.
+const DELIVERY_LIMIT: i64 = 1000;
+
+pub(super) fn shard_queue(queue: &str, shard: usize) -> String {
+    format!("{queue}.s{shard}")
+}
+
+pub(super) fn dead_letter_queue(queue: &str) -> String {
+    format!("{queue}.dlq")
+}
+
+fn shard_arguments(dlq: &str) -> FieldTable {
+    let text = |s: &str| AMQPValue::LongString(s.into());
+    FieldTable::from(BTreeMap::from([
+        ("x-queue-type".into(), text("quorum")),
+        ("x-single-active-consumer".into(), AMQPValue::Boolean(true)),
+        (
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(DELIVERY_LIMIT),
+        ),
+        ("x-dead-letter-exchange".into(), text("")),
+        ("x-dead-letter-routing-key".into(), text(dlq)),
+    ]))
+}
+
+/// Deliveries of every shard of one queue, merged; `receive` takes them one at a time.
+pub(super) struct Inbox {
+    pub(super) deliveries: Mutex<mpsc::UnboundedReceiver<AmqpDelivery>>,
+}
+
+pub(super) struct Link {
+    connection: Connection,
+    publisher: Channel,
+    shards: usize,
+    declared: Mutex<HashSet<String>>,
+    inboxes: Mutex<HashMap<String, Arc<Inbox>>>,
+    consumers: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    broken: Arc<AtomicBool>,
+}
+
+impl Link {
+    pub(super) async fn open(url: &str, shards: usize) -> Result<Self, BackendError> {
+        let properties =
+            ConnectionProperties::default().with_connection_name("orders-adapters".into());
+        let connection =
+            tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties))
+                .await
+                .map_err(|_| rabbit_err("connect: timed out"))?
+                .map_err(|e| rabbit_err(format!("connect: {e}")))?;
+        let publisher = connection.create_channel().await.map_err(rabbit_err)?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(rabbit_err)?;
+        Ok(Link {
+            connection,
+            publisher,
+            shards,
+            declared: Mutex::default(),
+            inboxes: Mutex::default(),
+            consumers: std::sync::Mutex::default(),
+            broken: Arc::default(),
+        })
+    }
+
+    pub(super) fn usable(&self) -> bool {
+        !self.broken.load(Ordering::Relaxed)
+            && self.connection.status().connected()
+            && self.publisher.status().connected()
+    }
+
+    pub(super) fn mark_broken(&self) {
+        self.broken.store(true, Ordering::Relaxed);
+    }
+
+    /// Marks the link broken on error: the next call reconnects.
+    fn check<T>(&self, result: Result<T, lapin::Error>) -> Result<T, BackendError> {
+        result.map_err(|e| {
+            self.mark_broken();
+            rabbit_err(e)
+        })
+    }
+
+    pub(super) async fn channel(&self) -> Result<Channel, BackendError> {
+        let channel = self.connection.create_channel().await;
+        self.check(channel)
+    }
+
+    /// Declares the shards and the dead-letter queue of `queue`, once per connection.
+    pub(super) async fn declare(&self, queue: &str) -> Result<(), BackendError> {
+        let mut declared = self.declared.lock().await;
+        if declared.contains(queue) {
+            return Ok(());
+        }
+        // Its own channel: a refused declaration (other arguments) closes the channel.
+        let channel = self.channel().await?;
+        let dlq = dead_letter_queue(queue);
+        // Classic: a requeued message keeps its place, so listing the DLQ keeps its order.
+        channel
+            .queue_declare(
+                short(&dlq, "queue name")?,
+                QueueDeclareOptions::durable(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| rabbit_err(format!("declare {dlq}: {e}")))?;
+        for shard in 0..self.shards {
+            let name = shard_queue(queue, shard);
+            let args = shard_arguments(&dlq);
+            channel
+                .queue_declare(
+                    short(&name, "queue name")?,
+                    QueueDeclareOptions::durable(),
+                    args,
+                )
+                .await
+                .map_err(|e| rabbit_err(format!("declare {name}: {e}")))?;
+        }
+        let _ = channel.close(200, "declared".into()).await;
+        declared.insert(queue.to_owned());
+        Ok(())
+    }
+
+    /// Publishes to the default exchange and waits for the broker's confirm. `mandatory` turns
+    /// a missing queue into a returned message, which is an error too.
+    pub(super) async fn publish(
+        &self,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), BackendError> {
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..Default::default()
+        };
+        let sent = self
+            .publisher
+            .basic_publish(
+                "".into(),
+                short(routing_key, "queue name")?,
+                options,
+                body,
+                properties,
+            )
+            .await;
+        let confirmation = self.check(sent)?.await;
+        match self.check(confirmation)? {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(returned)) => Err(rabbit_err(format!(
+                "{routing_key}: returned unroutable ({})",
+                returned.reply_text
+            ))),
+            Confirmation::Nack(_) => Err(rabbit_err(format!(
+                "{routing_key}: the broker refused the message"
+            ))),
+            Confirmation::NotRequested => Err(rabbit_err("publisher confirms are off")),
+        }
+    }
+
+    /// The inbox of `queue`, starting its shard consumers on first use.
+    pub(super) async fn inbox(&self, queue: &str) -> Result<Arc<Inbox>, BackendError> {
+        let mut inboxes = self.inboxes.lock().await;
+        if let Some(inbox) = inboxes.get(queue) {
+            return Ok(Arc::clone(inbox));
+        }
+        self.declare(queue).await?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        for shard in 0..self.shards {
+            let task = self
+                .consume(&shard_queue(queue, shard), sender.clone())
+                .await?;
+            self.consumers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(task);
+        }
+        let inbox = Arc::new(Inbox {
+            deliveries: Mutex::new(receiver),
+        });
+        inboxes.insert(queue.to_owned(), Arc::clone(&inbox));
+        Ok(inbox)
+    }
+
+    /// One channel per shard with prefetch 1: the shard (so each of its sessions) has at most
+    /// one unsettled message here, and single-active-consumer makes this the only consumer
+    /// across processes until it goes away.
+    async fn consume(
+        &self,
+        shard: &str,
+        sender: mpsc::UnboundedSender<AmqpDelivery>,
+    ) -> Result<JoinHandle<()>, BackendError> {
+        let channel = self.channel().await?;
+        let qos = channel.basic_qos(1, BasicQosOptions::default()).await;
+        self.check(qos)?;
+        let consumer = channel
+            .basic_consume(
+                short(shard, "queue name")?,
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await;
+        let mut consumer = self.check(consumer)?;
+        let broken = Arc::clone(&self.broken);
+        let shard = shard.to_owned();
+        Ok(tokio::spawn(async move {
+            let _channel = channel;
+            while let Some(next) = consumer.next().await {
+                match next {
+                    Ok(delivery) => {
+                        if sender.send(delivery).is_err() {
+                            return; // the link is gone
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(shard, error = %e, "rabbitmq consumer failed");
+                        break;
+                    }
+                }
+            }
+            // Cancelled by the broker or the connection is gone: rebuild everything.
+            broken.store(true, Ordering::Relaxed);
+        }))
+    }
+}
+
+impl Drop for Link {
+    /// Stopping the consumers drops their channels, which lets lapin close the connection, so
+    /// the broker requeues whatever this link still held.
+    fn drop(&mut self) {
+        for task in self
+            .consumers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+/// The shard a message of `session` goes to.
+pub(super) fn shard_for(
+    queue: &str,
+    session: Option<&str>,
+    message_id: &str,
+    shards: usize,
+) -> String {
+    // Messages without a session have no order to keep: spread them by id.
+    shard_queue(
+        queue,
+        codec::shard_of(session.unwrap_or(message_id), shards),
+    )
+}

@@ -1,0 +1,265 @@
+//! RabbitMQ as the local stand-in for Service Bus: the same [`QueueTransport`] contract as the
+//! embedded `SqliteQueue`, for the server modes where the host runs as several replicas.
+//!
+//! Topology, declared on first use of a logical queue `q` (or by [`RabbitQueue::declare`]):
+//! - `q.s0` .. `q.s{N-1}`: durable quorum queues with `x-single-active-consumer`, a delivery
+//!   limit (see below) and dead-lettering to `q.dlq`. A message goes to shard
+//!   `fnv1a(session id) % N` (no session: by message id). Every process on a queue must use
+//!   the same N.
+//! - `q.dlq`: a durable classic queue holding dead letters.
+//!
+//! Semantics, and how they differ from Service Bus sessions:
+//! - **Per-session FIFO.** Single-active-consumer gives a shard to one consumer across all
+//!   processes; that consumer has prefetch 1, so a shard has one message in flight at a time,
+//!   in order. Sessions are therefore serialised per *shard*: two sessions on one shard wait
+//!   for each other, sessions on different shards run in parallel. N caps the parallelism of a
+//!   queue (default [`DEFAULT_SHARDS`]).
+//! - **Abandon** rejects with requeue, which puts the message back at the head of its shard
+//!   (the delivery limit makes quorum queues do that) and raises its delivery count. With a
+//!   `retry_after`, the delivery is held until then and rejected after, from a background task:
+//!   `settle` returns at once. FIFO forbids letting later messages pass, so the whole shard
+//!   (not just the session) waits out the delay.
+//! - **Delivery count** comes from the quorum queue's `x-delivery-count` (and 4.x's
+//!   `x-acquired-count`) headers, which count earlier deliveries: + 1.
+//! - **Lock expiry.** There is no time-based lock: a delivery stays with its receiver until it
+//!   is settled or the receiver's connection closes, when the broker requeues it at the head
+//!   with a higher count (the broker's `consumer_timeout`, 30 min by default, closes a channel
+//!   that holds one far too long).
+//! - **Duplicate detection.** None: RabbitMQ has no such feature and a process-local cache
+//!   would only catch retries within one replica. Consumers are idempotent (the processor keys
+//!   on the correlation id), which is what makes at-least-once delivery safe anyway.
+//! - **Publish** waits for the broker's confirm (persistent message, durable queue); a nack, a
+//!   returned message or a lost connection is an error, so intake answers 503.
+//! - **Dead letter** publishes a copy to `q.dlq` (with reason, original message id, session
+//!   and delivery count headers), waits for its confirm, then acks the original. **Replay**
+//!   publishes it to its shard with the same message id and a fresh count, then acks the DLQ
+//!   copy. Either can leave a duplicate behind if the process dies in between.
+//! - **Reconnect.** A failed operation marks the connection broken; the next call opens a new
+//!   one (and new consumers). Deliveries of the old connection can no longer be settled.
+
+mod codec;
+mod dead_letters;
+mod link;
+
+pub use codec::shard_of;
+
+use async_trait::async_trait;
+use lapin::Acker;
+use lapin::options::{BasicAckOptions, BasicRejectOptions};
+use lapin::types::AMQPValue;
+use link::{Link, shard_for};
+use orders_core::ports::{
+    BackendError, DeadLetter, Delivery, MessagePublisher, OutboundMessage, QueueTransport,
+    Settlement,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Shards per queue unless told otherwise.
+pub const DEFAULT_SHARDS: usize = 8;
+
+pub(crate) fn rabbit_err(cause: impl std::fmt::Display) -> BackendError {
+    BackendError::new("rabbitmq", cause)
+}
+
+/// Publishes to, and delivers from, sharded RabbitMQ queues.
+pub struct RabbitQueue {
+    url: String,
+    shards: usize,
+    link: tokio::sync::Mutex<Option<Arc<Link>>>,
+    /// Unsettled deliveries by lock token; the acker knows the channel and delivery tag.
+    locks: Mutex<HashMap<String, Acker>>,
+}
+
+impl RabbitQueue {
+    /// Connects to `url` (`amqp://user:pass@host:port/vhost`) with `shards` shards per queue.
+    pub async fn connect(url: &str, shards: usize) -> Result<Self, BackendError> {
+        if shards == 0 {
+            return Err(rabbit_err("shards must be at least 1"));
+        }
+        let queue = RabbitQueue {
+            url: url.to_owned(),
+            shards,
+            link: tokio::sync::Mutex::new(None),
+            locks: Mutex::default(),
+        };
+        queue.link().await?;
+        Ok(queue)
+    }
+
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// Declares the shards and the dead-letter queue of `queue` now rather than on first use.
+    pub async fn declare(&self, queue: &str) -> Result<(), BackendError> {
+        self.link().await?.declare(queue).await
+    }
+
+    /// The live connection, opening a new one if there is none or the last one broke.
+    async fn link(&self) -> Result<Arc<Link>, BackendError> {
+        let mut current = self.link.lock().await;
+        if let Some(link) = current.as_ref().filter(|link| link.usable()) {
+            return Ok(Arc::clone(link));
+        }
+        *current = None;
+        let link = Arc::new(Link::open(&self.url, self.shards).await?);
+        *current = Some(Arc::clone(&link));
+        Ok(link)
+    }
+
+    fn take_lock(&self, token: &str) -> Result<Acker, BackendError> {
+        let acker = self
+            .locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
+        acker.filter(Acker::usable).ok_or_else(|| {
+            rabbit_err("the delivery's lock was lost (settled, or its connection closed)")
+        })
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: String) -> Result<(), BackendError> {
+        let message = OutboundMessage {
+            message_id: delivery.message_id.clone(),
+            session_id: delivery.session_id.clone(),
+            body: delivery.body.clone(),
+            properties: delivery.properties.clone(),
+        };
+        let extra = vec![
+            (
+                codec::DEAD_LETTER_REASON,
+                AMQPValue::LongString(reason.into()),
+            ),
+            (
+                codec::ORIGINAL_MESSAGE_ID,
+                AMQPValue::LongString(delivery.message_id.as_str().into()),
+            ),
+            (
+                codec::DEAD_LETTER_DELIVERY_COUNT,
+                AMQPValue::LongLongInt(delivery.delivery_count.into()),
+            ),
+        ];
+        let properties = codec::properties(&message, extra)?;
+        let dlq = link::dead_letter_queue(&delivery.queue);
+        let link = self.link().await?;
+        link.declare(&delivery.queue).await?;
+        link.publish(&dlq, message.body.as_bytes(), properties)
+            .await
+    }
+}
+
+fn settled(result: Result<bool, lapin::Error>) -> Result<(), BackendError> {
+    match result {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(rabbit_err(
+            "the delivery's lock was lost (its channel closed)",
+        )),
+        Err(e) => Err(rabbit_err(e)),
+    }
+}
+
+#[async_trait]
+impl MessagePublisher for RabbitQueue {
+    async fn publish(&self, queue: &str, message: OutboundMessage) -> Result<(), BackendError> {
+        let properties = codec::properties(&message, vec![])?;
+        let target = shard_for(
+            queue,
+            message.session_id.as_deref(),
+            &message.message_id,
+            self.shards,
+        );
+        let link = self.link().await?;
+        link.declare(queue).await?;
+        link.publish(&target, message.body.as_bytes(), properties)
+            .await
+    }
+}
+
+#[async_trait]
+impl QueueTransport for RabbitQueue {
+    async fn receive(&self, queue: &str, wait: Duration) -> Result<Option<Delivery>, BackendError> {
+        let link = self.link().await?;
+        let inbox = link.inbox(queue).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, async {
+                inbox.deliveries.lock().await.recv().await
+            });
+            let raw = match next.await {
+                Err(_elapsed) => return Ok(None),
+                Ok(None) => {
+                    link.mark_broken();
+                    return Err(rabbit_err("the connection to RabbitMQ was lost"));
+                }
+                Ok(Some(raw)) => raw,
+            };
+            // Buffered before its channel died: the broker has already requeued it.
+            if !raw.acker.usable() {
+                continue;
+            }
+            let token = uuid::Uuid::new_v4().to_string();
+            let delivery = codec::delivery(queue, &raw, token.clone());
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            if locks.len() > 4096 {
+                locks.retain(|_, acker| acker.usable());
+            }
+            locks.insert(token, raw.acker);
+            return Ok(Some(delivery));
+        }
+    }
+
+    async fn settle(
+        &self,
+        delivery: &Delivery,
+        settlement: Settlement,
+    ) -> Result<(), BackendError> {
+        let acker = self.take_lock(&delivery.lock_token)?;
+        let requeue = BasicRejectOptions { requeue: true };
+        match settlement {
+            Settlement::Complete => settled(acker.ack(BasicAckOptions::default()).await),
+            Settlement::Abandon { retry_after } if retry_after.is_zero() => {
+                settled(acker.reject(requeue).await)
+            }
+            Settlement::Abandon { retry_after } => {
+                // Holding the delivery keeps the shard (and so the session) waiting. If this
+                // process dies meanwhile the broker requeues it early, which is harmless.
+                tokio::spawn(async move {
+                    tokio::time::sleep(retry_after).await;
+                    if let Err(e) = acker.reject(requeue).await {
+                        tracing::warn!(error = %e, "rabbitmq: delayed requeue failed; the broker requeues on disconnect");
+                    }
+                });
+                Ok(())
+            }
+            Settlement::DeadLetter { reason } => {
+                // Keep the lock until the copy is confirmed; give it back if that fails.
+                if let Err(e) = self.dead_letter(delivery, reason).await {
+                    self.locks
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(delivery.lock_token.clone(), acker);
+                    return Err(e);
+                }
+                settled(acker.ack(BasicAckOptions::default()).await)
+            }
+        }
+    }
+
+    async fn dead_letters(
+        &self,
+        queue: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, BackendError> {
+        dead_letters::list(&*self.link().await?, queue, limit).await
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        queue: &str,
+        message_id: &str,
+    ) -> Result<bool, BackendError> {
+        dead_letters::replay(&*self.link().await?, queue, message_id, self.shards).await
+    }
+}

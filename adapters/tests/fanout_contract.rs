@@ -1,0 +1,326 @@
+//! One contract for every `NotificationFanout`: a published notification reaches every
+//! subscriber (hub replica) exactly once, with the exact payload; on Redis a failed publish is
+//! an error (so the notifier's message is retried), and subscribers survive a server restart.
+//!
+//! The Redis cases need a server, and fail (not skip) without one:
+//!
+//!     eval "$(tests/servers/redis.sh start)"
+//!     cargo test -p orders-adapters --test fanout_contract
+//!
+//! Each case uses its own channel prefix, so they share one Redis and run in parallel. The
+//! `redis_outage_*` cases start, kill and restart their own `redis-server`.
+
+use futures::StreamExt;
+use orders_adapters::memory::{FanoutMessage, MemoryFanout};
+use orders_adapters::redis::testing::RedisServer;
+use orders_adapters::redis::{DEFAULT_PREFIX, RedisFanout};
+use orders_core::events::Notification;
+use orders_core::ports::NotificationFanout;
+use orders_core::{CorrelationId, OrderId, OrderStatus, UserId};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{sleep, timeout};
+
+/// How long a message may take to arrive.
+const WAIT: Duration = Duration::from_secs(5);
+/// How long to listen for a duplicate that must not come.
+const QUIET: Duration = Duration::from_millis(300);
+/// How long a publish may take while Redis is down (the adapter's own bound is 2 s).
+const FAIL_FAST: Duration = Duration::from_secs(3);
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "REDIS_URL is not set: the Redis fan-out tests need a server; start one with \
+                 tests/servers/redis.sh start (eval \"$(tests/servers/redis.sh start)\")"
+            )
+        })
+}
+
+fn unique_prefix() -> String {
+    format!("test-{}:", CorrelationId::new_random())
+}
+
+fn message(order_id: i64) -> FanoutMessage {
+    FanoutMessage {
+        user_id: UserId::parse(format!("user-{}", CorrelationId::new_random())).unwrap(),
+        notification: Notification {
+            correlation_id: CorrelationId::new_random(),
+            status: OrderStatus::Completed,
+            order_id: Some(OrderId::new(order_id)),
+        },
+    }
+}
+
+async fn publish(fanout: &dyn NotificationFanout, message: &FanoutMessage) {
+    fanout
+        .publish(&message.user_id, &message.notification)
+        .await
+        .unwrap();
+}
+
+async fn next_broadcast(receiver: &mut broadcast::Receiver<FanoutMessage>) -> FanoutMessage {
+    timeout(WAIT, receiver.recv()).await.unwrap().unwrap()
+}
+
+async fn next_redis(receiver: &mut mpsc::Receiver<FanoutMessage>) -> FanoutMessage {
+    timeout(WAIT, receiver.recv())
+        .await
+        .expect("no message within 5 s")
+        .expect("the subscription ended")
+}
+
+async fn assert_no_more_redis(receiver: &mut mpsc::Receiver<FanoutMessage>) {
+    sleep(QUIET).await;
+    assert_eq!(receiver.try_recv(), Err(mpsc::error::TryRecvError::Empty));
+}
+
+#[tokio::test]
+async fn memory_publish_reaches_every_subscriber_exactly_once() {
+    let fanout = MemoryFanout::new();
+    // Nobody listening: nobody to tell, and not an error.
+    publish(&fanout, &message(1)).await;
+
+    let (mut hub_a, mut hub_b) = (fanout.subscribe(), fanout.subscribe());
+    let sent = message(42);
+    publish(&fanout, &sent).await;
+    for hub in [&mut hub_a, &mut hub_b] {
+        assert_eq!(next_broadcast(hub).await, sent);
+        sleep(QUIET).await;
+        assert_eq!(hub.try_recv(), Err(broadcast::error::TryRecvError::Empty));
+    }
+}
+
+#[test]
+fn fanout_messages_are_camel_case_json() {
+    let sent = message(42);
+    let json = serde_json::to_value(&sent).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "userId": sent.user_id.as_str(),
+            "notification": {
+                "correlationId": sent.notification.correlation_id.to_string(),
+                "status": "COMPLETED",
+                "orderId": 42,
+            },
+        })
+    );
+    assert_eq!(serde_json::from_value::<FanoutMessage>(json).unwrap(), sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_publish_reaches_every_subscriber_exactly_once() {
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let fanout = RedisFanout::connect(&url, &prefix).await.unwrap();
+    assert_eq!(fanout.channel(), format!("{prefix}notifications"));
+    publish(&fanout, &message(1)).await;
+
+    let mut hub_a = RedisFanout::subscribe(&url, &prefix).await.unwrap();
+    let mut hub_b = RedisFanout::subscribe(&url, &prefix).await.unwrap();
+    let mut wire = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    wire.subscribe(fanout.channel()).await.unwrap();
+
+    let sent = message(42);
+    publish(&fanout, &sent).await;
+    for hub in [&mut hub_a, &mut hub_b] {
+        assert_eq!(next_redis(hub).await, sent);
+        assert_no_more_redis(hub).await;
+    }
+    // On the wire: one JSON message on the one channel.
+    let raw = timeout(WAIT, wire.on_message().next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw.get_channel_name(), fanout.channel());
+    let json: serde_json::Value = serde_json::from_slice(raw.get_payload_bytes()).unwrap();
+    assert_eq!(json, serde_json::to_value(&sent).unwrap());
+
+    // Another prefix is another channel: nothing crosses over.
+    let elsewhere = RedisFanout::connect(&url, &unique_prefix()).await.unwrap();
+    publish(&elsewhere, &message(7)).await;
+    assert_no_more_redis(&mut hub_a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_subscriber_skips_messages_it_cannot_read() {
+    let (url, prefix) = (redis_url(), unique_prefix());
+    let fanout = RedisFanout::connect(&url, &prefix).await.unwrap();
+    let mut hub = RedisFanout::subscribe(&url, &prefix).await.unwrap();
+    let mut raw = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for junk in ["not json", "{\"userId\":\"\",\"notification\":{}}"] {
+        redis::cmd("PUBLISH")
+            .arg(fanout.channel())
+            .arg(junk)
+            .exec_async(&mut raw)
+            .await
+            .unwrap();
+    }
+    let sent = message(3);
+    publish(&fanout, &sent).await;
+    assert_eq!(next_redis(&mut hub).await, sent);
+    assert_no_more_redis(&mut hub).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_publish_fails_fast() {
+    // Unreachable from the start: refused at connect and at subscribe.
+    let started = Instant::now();
+    assert!(
+        RedisFanout::connect("redis://127.0.0.1:1", DEFAULT_PREFIX)
+            .await
+            .is_err()
+    );
+    assert!(
+        RedisFanout::subscribe("redis://127.0.0.1:1", DEFAULT_PREFIX)
+            .await
+            .is_err()
+    );
+    assert!(
+        started.elapsed() < FAIL_FAST,
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // Gone after connecting: publish fails, so the notifier fails and its message is retried.
+    let mut server = RedisServer::start();
+    let fanout = RedisFanout::connect(&server.url(), DEFAULT_PREFIX)
+        .await
+        .unwrap();
+    publish(&fanout, &message(1)).await;
+    server.stop();
+    for attempt in 0..3 {
+        let started = Instant::now();
+        let sent = message(2);
+        let published = fanout.publish(&sent.user_id, &sent.notification).await;
+        assert!(published.is_err(), "attempt {attempt}: {published:?}");
+        assert!(
+            started.elapsed() < FAIL_FAST,
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// Subscribers of `channel` as the server counts them.
+async fn subscribers(url: &str, channel: &str) -> Option<usize> {
+    let client = redis::Client::open(url).ok()?;
+    let mut connection = client.get_multiplexed_async_connection().await.ok()?;
+    let (_, count): (String, usize) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(&mut connection)
+        .await
+        .ok()?;
+    Some(count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_subscriber_resubscribes_after_a_server_restart() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    let fanout = RedisFanout::connect(&url, DEFAULT_PREFIX).await.unwrap();
+    let mut hub = RedisFanout::subscribe(&url, DEFAULT_PREFIX).await.unwrap();
+    let before = message(1);
+    publish(&fanout, &before).await;
+    assert_eq!(next_redis(&mut hub).await, before);
+
+    server.stop();
+    let lost = message(2);
+    assert!(
+        fanout
+            .publish(&lost.user_id, &lost.notification)
+            .await
+            .is_err()
+    );
+    server.restart();
+
+    // The subscriber notices the closed connection and subscribes again, with backoff.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while subscribers(&url, fanout.channel()).await != Some(1) {
+        assert!(Instant::now() < deadline, "no resubscription within 15 s");
+        sleep(Duration::from_millis(50)).await;
+    }
+    // The publisher reconnects too; the call that finds the old connection dead may fail.
+    let after = message(3);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(e) = fanout.publish(&after.user_id, &after.notification).await {
+        assert!(Instant::now() < deadline, "publish still failing: {e}");
+        sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(next_redis(&mut hub).await, after);
+    assert_no_more_redis(&mut hub).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_publish_times_out_and_subscriber_recovers_when_redis_hangs() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let fanout = RedisFanout::connect(&url, DEFAULT_PREFIX).await.unwrap();
+    let mut hub = RedisFanout::subscribe(&url, DEFAULT_PREFIX).await.unwrap();
+
+    server.pause();
+    let started = Instant::now();
+    let stuck = message(1);
+    let published = fanout.publish(&stuck.user_id, &stuck.notification).await;
+    assert!(published.is_err(), "{published:?}");
+    assert!(
+        started.elapsed() < FAIL_FAST,
+        "took {:?}",
+        started.elapsed()
+    );
+    // Long enough for the subscriber's heartbeat PING to time out and drop the connection.
+    sleep(Duration::from_secs(13)).await;
+    server.resume();
+
+    let after = message(2);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if fanout
+            .publish(&after.user_id, &after.notification)
+            .await
+            .is_ok()
+        {
+            match timeout(Duration::from_millis(500), hub.recv()).await {
+                Ok(Some(received)) if received == after => break,
+                // A publish that timed out may still land when the server wakes: at least once.
+                Ok(Some(received)) => assert_eq!(received, stuck),
+                _ => {}
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no delivery within 15 s of resuming"
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+    // A paused server keeps its sockets, so the old subscription would have worked again too:
+    // only a subscription younger than the pause proves the heartbeat dropped the silent one.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let ages: Vec<u64> = clients
+        .split_whitespace()
+        .filter_map(|field| field.strip_prefix("age="))
+        .map(|age| age.parse().unwrap())
+        .collect();
+    assert_eq!(ages.len(), 1, "{clients}");
+    assert!(ages[0] < 13, "the subscription was not renewed: {clients}");
+}

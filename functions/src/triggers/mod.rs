@@ -1,0 +1,35 @@
+//! The queue-triggered functions, invoked by the Functions host (or the local emulator) as
+//! `POST /{FunctionName}` with the custom-handler payload.
+
+pub mod invocation;
+mod notify;
+mod process;
+
+use crate::app::AppState;
+use axum::Router;
+use axum::routing::post;
+
+/// Routes by function name, as the host calls them.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/OrderProcess", post(process::invoke))
+        .route("/OrderNotify", post(notify::invoke))
+}
+
+/// The span every log line of one invocation hangs under: function, correlation id, delivery
+/// count, and the trace id carried in the message's `traceparent`.
+fn invocation_span(function: &'static str, request: &invocation::InvokeRequest) -> tracing::Span {
+    let props = request.properties();
+    let trace_id = props
+        .get("traceparent")
+        .and_then(|raw| crate::trace_context::TraceParent::parse(raw))
+        .map(|tp| tp.trace_id)
+        .unwrap_or_default();
+    tracing::info_span!(
+        "invocation",
+        function,
+        correlation_id = props.get("correlationId").map(String::as_str).unwrap_or(""),
+        delivery_count = request.delivery_count(),
+        trace_id
+    )
+}

@@ -1,0 +1,73 @@
+//! `OrderNotify` (trigger `processed` on `order.processed`): resolves the order's owner and
+//! publishes the COMPLETED notification on the fan-out. Every failure fails the invocation so
+//! the message is retried and finally dead-lettered, never silently dropped.
+
+use super::invocation::{InvokeRequest, InvokeResponse};
+use crate::app::AppState;
+use crate::problem::ApiError;
+use axum::Json;
+use axum::extract::State;
+use orders_core::events::{IntegrationEvent, Notification, OrderProcessed};
+use orders_core::{CorrelationId, OrderStatus, UserId};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// The owner map is written before the order is queued, so a miss is rare (expired, or Redis
+/// restarted); a few short retries ride out a replica's lag before SQL is asked.
+const OWNER_LOOKUPS: u32 = 3;
+const OWNER_RETRY: Duration = Duration::from_millis(50);
+
+pub async fn invoke(
+    State(app): State<AppState>,
+    Json(request): Json<InvokeRequest>,
+) -> Result<Json<InvokeResponse>, ApiError> {
+    let span = super::invocation_span("OrderNotify", &request);
+    async move {
+        let body = request.message("processed")?;
+        let event = OrderProcessed::from_json(&body).map_err(|e| ApiError::bad_request("Data.processed", e.to_string()))?;
+        tracing::Span::current().record("correlation_id", tracing::field::display(event.correlation_id));
+        let owner = owner(&app, event.correlation_id).await?;
+        let notification = Notification {
+            correlation_id: event.correlation_id,
+            status: OrderStatus::Completed,
+            order_id: Some(event.order_id),
+        };
+        app.fanout.publish(&owner, &notification).await.map_err(|err| {
+            tracing::error!(error = %err, "notification not published; failing so it is retried");
+            ApiError::Unavailable { detail: "notification fan-out unavailable".into(), retry_after_secs: 1 }
+        })?;
+        tracing::info!(user_id = %owner, order_id = %event.order_id, "owner notified");
+        Ok(Json(InvokeResponse {
+            logs: vec![format!("notified {owner} of {}", event.correlation_id)],
+            ..InvokeResponse::default()
+        }))
+    }
+    .instrument(span)
+    .await
+}
+
+/// The order's owner: the workflow map first, then SQL; an error when neither knows.
+async fn owner(app: &AppState, cid: CorrelationId) -> Result<UserId, ApiError> {
+    for attempt in 1..=OWNER_LOOKUPS {
+        match app.workflow.owner(cid).await {
+            Ok(Some(owner)) => return Ok(owner),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "workflow state unavailable; asking SQL for the owner");
+                break;
+            }
+        }
+        if attempt < OWNER_LOOKUPS {
+            tokio::time::sleep(OWNER_RETRY).await;
+        }
+    }
+    match app.store.owner_of(cid).await? {
+        Some(owner) => Ok(owner),
+        None => {
+            tracing::error!("no owner found in workflow state or SQL; failing so it is retried");
+            Err(ApiError::NotFound(format!(
+                "no owner known for order {cid}"
+            )))
+        }
+    }
+}

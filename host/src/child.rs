@@ -1,0 +1,122 @@
+//! The handler as a child process, as the Functions host runs it: started with
+//! `FUNCTIONS_CUSTOMHANDLER_PORT`, waited for, restarted if it dies, and stopped with the host.
+
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Finds the handler executable: `HANDLER_BIN`, the app root's executable, or the one built
+/// next to this emulator (`target/<profile>/handler`, also from a test binary in `deps/`).
+pub fn locate(root: &Path, executable: &str, explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let beside_us = exe_dir
+        .iter()
+        .flat_map(|dir| [dir.join(executable), dir.join("..").join(executable)]);
+    explicit
+        .into_iter()
+        .chain([root.join(executable)])
+        .chain(beside_us)
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!("no handler executable {executable:?}: build it or set HANDLER_BIN")
+        })
+}
+
+/// A free loopback port (the OS picks; the tiny window before the child binds is acceptable).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// How to start the handler.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub executable: PathBuf,
+    pub port: u16,
+    /// Extra environment (the child inherits ours too).
+    pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    async fn start(&self) -> anyhow::Result<Child> {
+        let child = Command::new(&self.executable)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", self.port.to_string())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", self.executable.display()))?;
+        let url = format!("http://127.0.0.1:{}/api/health/live", self.port);
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if client
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(child);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!(
+            "the handler did not become healthy on port {} within 30 s",
+            self.port
+        )
+    }
+}
+
+/// The running handler, restarted whenever it exits until the host stops.
+pub struct Supervised {
+    pid: Arc<AtomicU32>,
+    task: JoinHandle<()>,
+}
+
+impl Supervised {
+    pub async fn start(launch: Launch, mut stop: watch::Receiver<bool>) -> anyhow::Result<Self> {
+        let mut child = launch.start().await?;
+        let pid = Arc::new(AtomicU32::new(child.id().unwrap_or_default()));
+        let shown = Arc::clone(&pid);
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    status = child.wait() => {
+                        tracing::error!(?status, "the handler exited; restarting it");
+                        match launch.start().await {
+                            Ok(next) => {
+                                shown.store(next.id().unwrap_or_default(), Ordering::Relaxed);
+                                child = next;
+                            }
+                            Err(err) => {
+                                tracing::error!(error = %err, "the handler cannot be restarted; retrying");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                        }
+                    }
+                    // The host only ever sends `true`, and a dropped sender means it is gone.
+                    _ = stop.changed() => {
+                        let _ = child.kill().await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Supervised { pid, task })
+    }
+
+    /// The current handler process id (for tests that kill it).
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Ordering::Relaxed)
+    }
+
+    pub async fn stopped(self) {
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,211 @@
+//! The local Azure Functions host emulator. It does what `func start` does for this app, so the
+//! handler that passes here is the handler that runs in Azure:
+//!
+//! - reads `host.json` and every `function.json` ([`app_dir`]);
+//! - runs the custom handler, as a child process on `FUNCTIONS_CUSTOMHANDLER_PORT` or, in the
+//!   embedded mode, in this process through the very same HTTP contract ([`handler`]);
+//! - passes HTTP requests for HTTP-triggered functions through unchanged ([`front_door`]);
+//! - drives the queue triggers with the documented `{Data, Metadata}` payload, applies output
+//!   bindings and settles messages, with retries and dead-lettering ([`trigger`]).
+
+pub mod app_dir;
+pub mod child;
+pub mod front_door;
+pub mod handler;
+pub mod trigger;
+
+use anyhow::Context;
+use app_dir::{FunctionApp, Trigger};
+use handler::Handler;
+use orders_core::ports::QueueTransport;
+use orders_functions::{AppState, Settings};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use trigger::{QueueTrigger, RetryPolicy};
+
+/// The emulator's own settings (the handler reads its settings from the same environment).
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    pub root: PathBuf,
+    pub host: IpAddr,
+    pub port: u16,
+    /// Run the handler in this process (embedded mode) instead of as a child process.
+    pub in_process: bool,
+    pub handler_bin: Option<PathBuf>,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Receive loops per queue trigger; host.json's concurrency settings when unset.
+    pub workers: Option<usize>,
+    /// Extra environment for the handler child process (it inherits ours as well).
+    pub handler_env: Vec<(String, String)>,
+}
+
+impl HostSettings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
+            var(name).map_or(Ok(default), |v| {
+                v.trim()
+                    .parse()
+                    .with_context(|| format!("{name} must be a number"))
+            })
+        };
+        let in_process = match var("HOST_MODE").as_deref().unwrap_or("embedded") {
+            "embedded" => true,
+            "process" => false,
+            other => anyhow::bail!("HOST_MODE {other:?} is not embedded or process"),
+        };
+        Ok(HostSettings {
+            root: var("APP_ROOT").map_or_else(|| PathBuf::from("."), PathBuf::from),
+            host: var("HOST")
+                .map_or(Ok(IpAddr::from([127, 0, 0, 1])), |h| h.parse())
+                .context("HOST")?,
+            port: number("PORT", 7071)?.try_into().context("PORT")?,
+            in_process,
+            handler_bin: var("HANDLER_BIN").map(PathBuf::from),
+            retry_base: Duration::from_millis(number("HOST_RETRY_BASE_MS", 1000)?),
+            retry_max: Duration::from_millis(number("HOST_RETRY_MAX_MS", 30_000)?),
+            workers: var("HOST_WORKERS")
+                .map(|w| w.parse())
+                .transpose()
+                .context("HOST_WORKERS")?,
+            handler_env: Vec::new(),
+        })
+    }
+}
+
+/// A running host; `stop` shuts it down gracefully.
+pub struct RunningHost {
+    pub port: u16,
+    shutdown: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+    child: Option<child::Supervised>,
+}
+
+impl RunningHost {
+    /// Stops taking messages, lets in-flight invocations finish and settle, stops serving HTTP,
+    /// then ends the handler.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        let _ = self.server.await;
+        if let Some(child) = self.child {
+            child.stopped().await;
+        }
+    }
+
+    /// The handler child's process id, in process mode.
+    pub fn handler_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(child::Supervised::pid)
+    }
+}
+
+pub async fn start(
+    settings: HostSettings,
+    handler_settings: Settings,
+) -> anyhow::Result<RunningHost> {
+    let app = FunctionApp::load(&settings.root)?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (handler, transport, child) = if settings.in_process {
+        let state = AppState::from_settings(handler_settings).await?;
+        let transport = Arc::clone(&state.broker);
+        (
+            Handler::InProcess(orders_functions::api::router(state)),
+            transport,
+            None,
+        )
+    } else {
+        let exe = child::locate(
+            &settings.root,
+            &app.host.executable,
+            settings.handler_bin.clone(),
+        )?;
+        let launch = child::Launch {
+            executable: exe,
+            port: child::free_port()?,
+            env: settings.handler_env.clone(),
+        };
+        let port = launch.port;
+        let child = child::Supervised::start(launch, shutdown_rx.clone()).await?;
+        let transport = orders_functions::app::open_broker(&handler_settings).await?;
+        (Handler::remote(port), transport, Some(child))
+    };
+    let workers = spawn_triggers(&app, &settings, &handler, &transport, &shutdown_rx);
+    let listener = TcpListener::bind((settings.host, settings.port))
+        .await
+        .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
+    let port = listener.local_addr()?.port();
+    let router = front_door::router(&app, handler);
+    let mut stop = shutdown_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+            })
+            .await
+    });
+    tracing::info!(
+        port,
+        functions = app.functions.len(),
+        in_process = settings.in_process,
+        "functions host started"
+    );
+    Ok(RunningHost {
+        port,
+        shutdown,
+        workers,
+        server,
+        child,
+    })
+}
+
+fn spawn_triggers(
+    app: &FunctionApp,
+    settings: &HostSettings,
+    handler: &Handler,
+    transport: &Arc<dyn QueueTransport>,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let retry = RetryPolicy {
+        max_delivery_count: app.host.max_delivery_count,
+        base: settings.retry_base,
+        max: settings.retry_max,
+    };
+    let mut workers = Vec::new();
+    for function in &app.functions {
+        let Trigger::Queue {
+            binding,
+            queue,
+            sessions,
+        } = &function.trigger
+        else {
+            continue;
+        };
+        let count = settings.workers.unwrap_or(if *sessions {
+            app.host.max_concurrent_sessions
+        } else {
+            app.host.max_concurrent_calls
+        });
+        tracing::info!(function = %function.name, %queue, workers = count, "queue trigger");
+        let trigger = QueueTrigger {
+            function: function.name.clone(),
+            binding: binding.clone(),
+            queue: queue.clone(),
+            outputs: function.outputs.clone(),
+            transport: Arc::clone(transport),
+            handler: handler.clone(),
+            retry: retry.clone(),
+            timeout: app.host.function_timeout,
+        };
+        workers.extend(trigger.spawn(count, shutdown.clone()));
+    }
+    workers
+}

@@ -1,0 +1,215 @@
+//! Helpers for end-to-end tests: a whole Contoso Orders system on random ports, in one of the
+//! local modes, driven over HTTP.
+
+use functions_host::{HostSettings, RunningHost};
+use orders_core::ports::QueueTransport;
+use orders_functions::Settings;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const SIGNING_KEY: &str = "e2e-signing-key-that-is-long-enough-0123456789";
+
+/// Which local mode to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One process: host, handler, SQLite queue and store, in-process state.
+    Embedded,
+    /// The host with the handler as a child process, still on the SQLite queue.
+    EmbeddedProcesses,
+    /// Two host+handler replicas on RabbitMQ and Redis (started by scripts/test), SQLite store.
+    Servers,
+}
+
+pub struct System {
+    pub mode: Mode,
+    bases: Vec<String>,
+    next: AtomicUsize,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub settings: Settings,
+    hosts: Vec<RunningHost>,
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn server_url(name: &str, script: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: start one with tests/servers/{script} start")
+    })
+}
+
+impl System {
+    pub async fn start(mode: Mode) -> System {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env: Vec<(String, String)> = vec![
+            ("DATA_DIR".into(), dir.path().display().to_string()),
+            ("JWT_SIGNING_KEY".into(), SIGNING_KEY.into()),
+            ("RUST_LOG".into(), "warn".into()),
+        ];
+        if mode == Mode::Servers {
+            env.extend([
+                ("QUEUE_TRANSPORT".into(), "rabbitmq".into()),
+                (
+                    "RABBITMQ_URL".into(),
+                    server_url("RABBITMQ_URL", "rabbitmq.sh"),
+                ),
+                ("REDIS_URL".into(), server_url("REDIS_URL", "redis.sh")),
+                // Each test its own queues on the shared broker.
+                (
+                    "QUEUE_NAMESPACE".into(),
+                    format!("e2e-{}", uuid::Uuid::new_v4().simple()),
+                ),
+                (
+                    "FANOUT_CHANNEL_PREFIX".into(),
+                    format!("e2e-{}:", uuid::Uuid::new_v4().simple()),
+                ),
+            ]);
+        }
+        let map: HashMap<String, String> = env.iter().cloned().collect();
+        let settings =
+            Settings::from_lookup(&|name| map.get(name).cloned()).expect("valid settings");
+        let replicas = if mode == Mode::Servers { 2 } else { 1 };
+        let mut hosts = Vec::new();
+        for _ in 0..replicas {
+            let host_settings = HostSettings {
+                root: repo_root(),
+                host: [127, 0, 0, 1].into(),
+                port: 0,
+                in_process: mode == Mode::Embedded,
+                handler_bin: None,
+                retry_base: Duration::from_millis(20),
+                retry_max: Duration::from_millis(100),
+                workers: (mode == Mode::Servers).then_some(2),
+                handler_env: env.clone(),
+            };
+            hosts.push(
+                functions_host::start(host_settings, settings.clone())
+                    .await
+                    .expect("host starts"),
+            );
+        }
+        System {
+            mode,
+            bases: hosts
+                .iter()
+                .map(|h| format!("http://127.0.0.1:{}", h.port))
+                .collect(),
+            next: AtomicUsize::new(0),
+            client: reqwest::Client::new(),
+            dir,
+            settings,
+            hosts,
+        }
+    }
+
+    /// The next replica's base URL: requests spread over all replicas, no stickiness.
+    pub fn base(&self) -> &str {
+        &self.bases[self.next.fetch_add(1, Ordering::Relaxed) % self.bases.len()]
+    }
+
+    pub async fn token(&self, user: &str) -> String {
+        let res = self
+            .client
+            .post(format!("{}/dev/token", self.base()))
+            .json(&json!({ "userId": user }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Places an order and returns its correlation id.
+    pub async fn place(&self, token: &str, product: &str, quantity: u32) -> String {
+        let body = json!({ "items": [{ "productId": product, "quantity": quantity }] });
+        let res = self
+            .client
+            .post(format!("{}/api/orders", self.base()))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            202,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+        res.json::<Value>().await.unwrap()["correlationId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn order(&self, token: &str, reference: &str) -> (u16, Value) {
+        let res = self
+            .client
+            .get(format!("{}/api/orders/{reference}", self.base()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls until the order is COMPLETED; returns it and how long that took.
+    pub async fn wait_completed(
+        &self,
+        token: &str,
+        cid: &str,
+        within: Duration,
+    ) -> (Value, Duration) {
+        let started = Instant::now();
+        loop {
+            let (status, order) = self.order(token, cid).await;
+            if status == 200 && order["status"] == "COMPLETED" {
+                return (order, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < within,
+                "order {cid} not COMPLETED within {within:?}: {order}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("orders.db")
+    }
+
+    /// Another handle on this system's broker, as a separate client would have.
+    pub async fn broker(&self) -> Arc<dyn QueueTransport> {
+        orders_functions::app::open_broker(&self.settings)
+            .await
+            .expect("broker")
+    }
+
+    pub fn sql_count(&self, sql: &str) -> i64 {
+        rusqlite::Connection::open(self.db_path())
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// The first replica's handler process (not in the embedded mode).
+    pub fn handler_pid(&self) -> Option<u32> {
+        self.hosts.first().and_then(RunningHost::handler_pid)
+    }
+
+    pub async fn stop(self) {
+        for host in self.hosts {
+            host.stop().await;
+        }
+    }
+}
