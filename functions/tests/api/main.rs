@@ -5,3 +5,4 @@ mod bad_input;
 mod helpers;
 mod orders;
 mod products;
+mod triggers;

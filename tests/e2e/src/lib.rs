@@ -46,6 +46,11 @@ fn server_url(name: &str, script: &str) -> String {
 
 impl System {
     pub async fn start(mode: Mode) -> System {
+        System::start_with(mode, &[]).await
+    }
+
+    /// `mode` with some settings overridden (e.g. a test's own `REDIS_URL`).
+    pub async fn start_with(mode: Mode, overrides: &[(&str, &str)]) -> System {
         let dir = tempfile::tempdir().unwrap();
         let mut env: Vec<(String, String)> = vec![
             ("DATA_DIR".into(), dir.path().display().to_string()),
@@ -70,6 +75,10 @@ impl System {
                     format!("e2e-{}:", uuid::Uuid::new_v4().simple()),
                 ),
             ]);
+        }
+        for (name, value) in overrides {
+            env.retain(|(n, _)| n != name);
+            env.push((name.to_string(), value.to_string()));
         }
         let map: HashMap<String, String> = env.iter().cloned().collect();
         let settings =
