@@ -19,7 +19,9 @@ use tokio::sync::Notify;
 
 /// How long a receiver owns a delivery before it is handed to someone else.
 pub const DEFAULT_LOCK: Duration = Duration::from_secs(30);
-/// Receivers poll this often when not woken by a publish (retries becoming visible, lock expiry).
+/// Receivers poll this often when not woken by a publish (retries becoming visible, lock expiry,
+/// publishes from another process). A publish wakes one receiver, not all: waking every idle
+/// worker for each message only made them queue up on the connection.
 const POLL: Duration = Duration::from_millis(100);
 
 /// Publishes to, and delivers from, queues stored in SQLite.
@@ -155,7 +157,7 @@ impl MessagePublisher for SqliteQueue {
                 .map(drop)
             })
             .await?;
-        self.published.notify_waiters();
+        self.published.notify_one();
         Ok(())
     }
 }
@@ -208,7 +210,7 @@ impl QueueTransport for SqliteQueue {
             .await?;
         if changed == 1 {
             // A completed or dead-lettered head unblocks the rest of its session.
-            self.published.notify_waiters();
+            self.published.notify_one();
             Ok(())
         } else {
             Err(BackendError::new(
@@ -281,7 +283,7 @@ impl QueueTransport for SqliteQueue {
                 Ok(true)
             })
             .await?;
-        self.published.notify_waiters();
+        self.published.notify_one();
         Ok(replayed)
     }
 }

@@ -1,6 +1,7 @@
-//! `orders-bench`: measures `POST /api/orders` against a trivial axum baseline.
+//! `orders-bench`: measures `POST /api/orders` against a trivial axum baseline, the whole order
+//! pipeline, and the raw RabbitMQ ceiling under it.
 //!
-//! Two subcommands:
+//! Subcommands:
 //!
 //! * `trivial --port P` serves a `POST /api/orders` with the same answer shape as the real intake
 //!   (202, `{correlationId,status,statusUrl}`, `Location`) after reading the JSON body under the
@@ -10,6 +11,10 @@
 //!   as soon as the previous answer is read, over N keep-alive HTTP/1.1 connections. Run against
 //!   both targets with the same arguments, the ratio of the two results is the cost of the real
 //!   endpoint over the bare framework.
+//! * `pipeline --urls URL1[,URL2] --data-dir DIR ...` drives the running system (one or more
+//!   replicas) and measures orders/s and latency from `POST` to the persisted row (`pipeline.rs`).
+//! * `rabbit --url AMQP_URL` measures raw publish/consume on a durable quorum queue with
+//!   publisher confirms, pipelined and one confirm at a time (`rabbit.rs`).
 //!
 //! The load generator runs in its own process, the same binary for both targets, so whatever it
 //! costs is the same in both measurements. On a small machine (2 cores here) it competes with
@@ -26,6 +31,9 @@ use clap::{Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
+
+mod pipeline;
+mod rabbit;
 
 /// The same limit as the real API (`functions/src/extract.rs`).
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -53,6 +61,11 @@ enum Command {
     },
     /// Closed-loop load: CONNECTIONS tasks POSTing an order in a loop for WARMUP + DURATION seconds.
     Load(LoadArgs),
+    /// The whole pipeline: closed-loop POSTs over users and replicas, then accept->persisted
+    /// orders/s and latency from the SQLite orders table.
+    Pipeline(pipeline::PipelineArgs),
+    /// Raw RabbitMQ ceiling: durable quorum queue, persistent messages, publisher confirms.
+    Rabbit(rabbit::RabbitArgs),
 }
 
 #[derive(clap::Args)]
@@ -79,6 +92,8 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Trivial { port } => trivial(port).await,
         Command::Load(args) => load(args).await,
+        Command::Pipeline(args) => pipeline::pipeline(args).await,
+        Command::Rabbit(args) => rabbit::rabbit(args).await,
     }
 }
 

@@ -1,0 +1,214 @@
+//! Wiring: the router, building the hub from settings, serving and graceful shutdown.
+
+use crate::config::{AuthSettings, Settings};
+use crate::fanout::{self, FanoutSource};
+use crate::hub::{Hub, StatusLookup};
+use crate::negotiate::negotiate;
+use crate::transports::{ConnectQuery, long_polling, websocket};
+use anyhow::Context;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use orders_adapters::redis::{RedisFanout, RedisState};
+use orders_adapters::sqlite::SqliteStore;
+use orders_auth::{KeySource, TokenValidator, ValidatorConfig};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub const HUB_PATH: &str = "/hubs/order-status";
+
+/// The hub's routes, with CORS for `cors_origins` (exact origins, credentials allowed).
+pub fn router(hub: Arc<Hub>, cors_origins: &[String]) -> Router {
+    let body_limit = hub.limits.max_message_bytes * 4;
+    let router = Router::new()
+        .route("/hubs/order-status/negotiate", post(negotiate))
+        .route(HUB_PATH, get(connect_or_poll).post(send).delete(delete))
+        .route("/hubs/health", get(health))
+        .route("/hubs/metrics", get(metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .with_state(hub);
+    if cors_origins.is_empty() {
+        return router;
+    }
+    let origins: Vec<HeaderValue> = cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    router.layer(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+            .allow_headers([
+                HeaderName::from_static("x-signalr-user-agent"),
+                HeaderName::from_static("x-requested-with"),
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// `GET /hubs/order-status`: a WebSocket upgrade, or else a Long Polling poll.
+async fn connect_or_poll(State(hub): State<Arc<Hub>>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let query = Query::<ConnectQuery>::try_from_uri(&parts.uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let wants_upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if wants_upgrade {
+        let headers = parts.headers.clone();
+        match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(upgrade) => websocket::connect(hub, upgrade, query, headers).await,
+            Err(rejection) => rejection.into_response(),
+        }
+    } else {
+        long_polling::poll(hub, query, parts.headers).await
+    }
+}
+
+async fn send(
+    State(hub): State<Arc<Hub>>,
+    Query(query): Query<ConnectQuery>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    long_polling::send(hub, query, headers, body).await
+}
+
+async fn delete(
+    State(hub): State<Arc<Hub>>,
+    Query(query): Query<ConnectQuery>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    long_polling::delete(hub, query, headers).await
+}
+
+async fn health(State(hub): State<Arc<Hub>>) -> Response {
+    let shutting_down = hub.shutting_down.load(Relaxed);
+    let body = serde_json::json!({
+        "status": if shutting_down { "shutting_down" } else { "ok" },
+        "connections": hub.registry.len(),
+        "fanout": hub.fanout,
+    });
+    let status = if shutting_down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+    let text = hub.metrics.render(hub.registry.len(), hub.registry.users());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// Builds the hub from settings: validator, status lookup, fan-out subscription.
+pub async fn build(settings: &Settings) -> anyhow::Result<(Arc<Hub>, FanoutSource)> {
+    let keys = match &settings.auth {
+        AuthSettings::Dev {
+            signing_key: Some(key),
+        } => KeySource::SharedSecret(key.as_bytes().to_vec()),
+        AuthSettings::Dev { signing_key: None } => {
+            KeySource::SharedSecret(read_dev_key(&settings.data_dir)?)
+        }
+        AuthSettings::Oidc { min_key_refresh } => KeySource::Oidc {
+            min_key_refresh: *min_key_refresh,
+        },
+    };
+    let validator = TokenValidator::new(ValidatorConfig {
+        issuer: settings.jwt_issuer.clone(),
+        audience: settings.jwt_audience.clone(),
+        keys,
+    });
+    let mut lookup = StatusLookup::default();
+    let database = settings.data_dir.join("orders.db");
+    if database.exists() {
+        let store = SqliteStore::open(&database, orders_adapters::seed::products())
+            .await
+            .with_context(|| format!("opening {}", database.display()))?;
+        lookup.store = Some(Arc::new(store));
+    } else {
+        tracing::warn!(path = %database.display(), "no orders database; GetCurrentStatus answers from workflow state only");
+    }
+    let source = match &settings.redis_url {
+        Some(url) => {
+            lookup.state = Some(Arc::new(
+                RedisState::connect(url)
+                    .await
+                    .context("connecting to Redis")?,
+            ));
+            FanoutSource::Redis(
+                RedisFanout::subscribe(url, &settings.fanout_prefix)
+                    .await
+                    .context("subscribing to the fan-out channel")?,
+            )
+        }
+        None => {
+            // Standalone without Redis nothing publishes to us; the embedded host passes its
+            // own MemoryFanout through the library instead.
+            let fanout = orders_adapters::memory::MemoryFanout::new();
+            FanoutSource::Memory(fanout.subscribe())
+        }
+    };
+    let hub = Hub::new(validator, lookup, settings.limits.clone(), source.name());
+    Ok((hub, source))
+}
+
+/// The API's generated dev key (`DATA_DIR/dev-signing.key`, base64), so both accept one token.
+fn read_dev_key(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine;
+    let path = data_dir.join("dev-signing.key");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "JWT_SIGNING_KEY is unset and {} cannot be read; set JWT_SIGNING_KEY or start the API first",
+            path.display()
+        )
+    })?;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .context("dev-signing.key is not base64")
+}
+
+/// Serves until `shutdown` resolves, then closes every connection with `allowReconnect` (so
+/// clients move to another replica) and waits briefly for the Close messages to go out.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    hub: Arc<Hub>,
+    source: FanoutSource,
+    cors_origins: &[String],
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    tokio::spawn(fanout::run(
+        source,
+        Arc::clone(&hub.registry),
+        Arc::clone(&hub.metrics),
+    ));
+    let app = router(Arc::clone(&hub), cors_origins);
+    let draining = Arc::clone(&hub);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            draining.shutting_down.store(true, Relaxed);
+            draining
+                .registry
+                .close_all("Server is shutting down.", true);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+            while !draining.registry.is_empty() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .context("serving")
+}

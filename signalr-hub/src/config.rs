@@ -1,0 +1,324 @@
+//! Settings from the environment, read once and validated. Authentication, Redis and data
+//! variables carry the same names (and defaults) as the API's (`functions/src/config.rs`), so the
+//! hub accepts exactly the API's tokens and reads the same state.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[error("{name} is not valid: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthSettings {
+    /// HS256 with `JWT_SIGNING_KEY`, or else the API's generated `DATA_DIR/dev-signing.key`.
+    Dev { signing_key: Option<String> },
+    /// RS256/ES256 via the issuer's JWKS.
+    Oidc { min_key_refresh: Duration },
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthSettings::Dev { signing_key } => write!(
+                f,
+                "Dev {{ signing_key: {} }}",
+                if signing_key.is_some() {
+                    "<set>"
+                } else {
+                    "<from DATA_DIR>"
+                }
+            ),
+            AuthSettings::Oidc { .. } => f.write_str("Oidc"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: IpAddr,
+    /// `HUB_PORT`, else `PORT`; 0 picks a free port (printed at start-up).
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub auth: AuthSettings,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub redis_url: Option<String>,
+    pub fanout_prefix: String,
+    /// `HUB_CORS_ORIGINS`: comma-separated exact origins of the SPA; none means no CORS headers.
+    pub cors_origins: Vec<String>,
+    pub limits: Limits,
+    pub log_json: bool,
+}
+
+/// Protocol timers and resource limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `HUB_KEEP_ALIVE_SECS` (15): a Ping goes out when nothing else was sent for this long.
+    pub keep_alive: Duration,
+    /// `HUB_CLIENT_TIMEOUT_SECS` (30): a connection that sends nothing for this long is closed.
+    pub client_timeout: Duration,
+    /// `HUB_HANDSHAKE_TIMEOUT_SECS` (15): from negotiate or connect to a completed handshake.
+    pub handshake_timeout: Duration,
+    /// `HUB_LONG_POLL_SECS` (90): how long a poll waits for data before an empty 200.
+    pub long_poll: Duration,
+    /// `HUB_MAX_MESSAGE_BYTES` (32768): the largest record a client may send.
+    pub max_message_bytes: usize,
+    /// `HUB_MAX_CONNECTIONS` (10000): beyond it negotiate and connect answer 503.
+    pub max_connections: usize,
+    /// `HUB_SEND_QUEUE` (256): records a connection may have unsent; a client that falls further
+    /// behind is closed.
+    pub send_queue: usize,
+    /// `HUB_INVOCATIONS_PER_SEC` (20) and `HUB_INVOCATION_BURST` (40): a token bucket per
+    /// connection; a client that exceeds it is closed.
+    pub invocations_per_sec: u32,
+    pub invocation_burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            keep_alive: Duration::from_secs(15),
+            client_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(15),
+            long_poll: Duration::from_secs(90),
+            max_message_bytes: 32 * 1024,
+            max_connections: 10_000,
+            send_queue: 256,
+            invocations_per_sec: 20,
+            invocation_burst: 40,
+        }
+    }
+}
+
+struct Env<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Env<'_> {
+    fn string(&self, name: &str) -> Option<String> {
+        (self.get)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.string(name) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError {
+                name,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn ranged<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.parse(name, default)?;
+        if !range.contains(&value) {
+            return Err(ConfigError {
+                name,
+                reason: format!("must be {} to {}", range.start(), range.end()),
+            });
+        }
+        Ok(value)
+    }
+
+    fn seconds(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        self.ranged(name, default, range).map(Duration::from_secs)
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env { get };
+        let port = match env.string("HUB_PORT") {
+            Some(_) => env.parse("HUB_PORT", 7072)?,
+            None => env.parse("PORT", 7072)?,
+        };
+        let auth = match env.string("AUTH_MODE").as_deref().unwrap_or("dev") {
+            "dev" => AuthSettings::Dev {
+                signing_key: env.string("JWT_SIGNING_KEY"),
+            },
+            "oidc" => AuthSettings::Oidc {
+                min_key_refresh: env.seconds("JWKS_MIN_REFRESH_SECS", 10, 0..=3600)?,
+            },
+            other => {
+                return Err(ConfigError {
+                    name: "AUTH_MODE",
+                    reason: format!("{other:?} is not dev or oidc"),
+                });
+            }
+        };
+        if let AuthSettings::Dev {
+            signing_key: Some(key),
+        } = &auth
+            && key.len() < 32
+        {
+            return Err(ConfigError {
+                name: "JWT_SIGNING_KEY",
+                reason: "use at least 32 characters".into(),
+            });
+        }
+        let defaults = Limits::default();
+        let limits = Limits {
+            keep_alive: env.seconds("HUB_KEEP_ALIVE_SECS", 15, 1..=300)?,
+            client_timeout: env.seconds("HUB_CLIENT_TIMEOUT_SECS", 30, 2..=3600)?,
+            handshake_timeout: env.seconds("HUB_HANDSHAKE_TIMEOUT_SECS", 15, 1..=300)?,
+            long_poll: env.seconds("HUB_LONG_POLL_SECS", 90, 1..=110)?,
+            max_message_bytes: env.ranged(
+                "HUB_MAX_MESSAGE_BYTES",
+                defaults.max_message_bytes,
+                256..=16 * 1024 * 1024,
+            )?,
+            max_connections: env.ranged(
+                "HUB_MAX_CONNECTIONS",
+                defaults.max_connections,
+                1..=1_000_000,
+            )?,
+            send_queue: env.ranged("HUB_SEND_QUEUE", defaults.send_queue, 2..=65_536)?,
+            invocations_per_sec: env.ranged(
+                "HUB_INVOCATIONS_PER_SEC",
+                defaults.invocations_per_sec,
+                1..=100_000,
+            )?,
+            invocation_burst: env.ranged(
+                "HUB_INVOCATION_BURST",
+                defaults.invocation_burst,
+                1..=100_000,
+            )?,
+        };
+        if limits.keep_alive >= limits.client_timeout {
+            return Err(ConfigError {
+                name: "HUB_KEEP_ALIVE_SECS",
+                reason: "must be shorter than HUB_CLIENT_TIMEOUT_SECS".into(),
+            });
+        }
+        let cors_origins = env
+            .string("HUB_CORS_ORIGINS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if let Some(bad) = cors_origins
+            .iter()
+            .find(|o| *o == "*" || !(o.starts_with("http://") || o.starts_with("https://")))
+        {
+            return Err(ConfigError {
+                name: "HUB_CORS_ORIGINS",
+                reason: format!("{bad:?} is not an exact http(s) origin (never '*')"),
+            });
+        }
+        Ok(Settings {
+            host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
+            port,
+            data_dir: env
+                .string("DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(".data")),
+            auth,
+            jwt_issuer: env
+                .string("JWT_ISSUER")
+                .unwrap_or_else(|| "contoso-orders-dev".into()),
+            jwt_audience: env
+                .string("JWT_AUDIENCE")
+                .unwrap_or_else(|| "contoso-orders-api".into()),
+            redis_url: env.string("REDIS_URL"),
+            fanout_prefix: env
+                .string("FANOUT_CHANNEL_PREFIX")
+                .unwrap_or_else(|| "orders:".into()),
+            cors_origins,
+            limits,
+            log_json: env.string("LOG_FORMAT").as_deref() == Some("json"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_api_and_the_protocol() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.jwt_issuer, "contoso-orders-dev");
+        assert_eq!(s.jwt_audience, "contoso-orders-api");
+        assert_eq!(s.fanout_prefix, "orders:");
+        assert_eq!(s.limits.keep_alive, Duration::from_secs(15));
+        assert_eq!(s.limits.client_timeout, Duration::from_secs(30));
+        assert!(s.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn refuses_bad_values_naming_the_variable() {
+        assert_eq!(
+            settings(&[("JWT_SIGNING_KEY", "short")]).unwrap_err().name,
+            "JWT_SIGNING_KEY"
+        );
+        assert_eq!(
+            settings(&[("HUB_CORS_ORIGINS", "*")]).unwrap_err().name,
+            "HUB_CORS_ORIGINS"
+        );
+        assert_eq!(
+            settings(&[("HUB_KEEP_ALIVE_SECS", "40")]).unwrap_err().name,
+            "HUB_KEEP_ALIVE_SECS"
+        );
+        assert_eq!(
+            settings(&[("AUTH_MODE", "x")]).unwrap_err().name,
+            "AUTH_MODE"
+        );
+    }
+
+    #[test]
+    fn reads_origins_and_port() {
+        let s = settings(&[
+            (
+                "HUB_CORS_ORIGINS",
+                "http://localhost:5173, https://shop.example/",
+            ),
+            ("PORT", "1"),
+            ("HUB_PORT", "0"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.cors_origins,
+            vec!["http://localhost:5173", "https://shop.example"]
+        );
+        assert_eq!(s.port, 0);
+    }
+}

@@ -1,0 +1,337 @@
+//! Connections and the registry: by connection token, and by user for the fan-out.
+//!
+//! Every connection has a bounded queue of outgoing records, drained by its transport. Nothing
+//! ever waits on that queue: a record that does not fit closes the connection (a slow client is
+//! dropped, it never stalls the fan-out or anybody else).
+
+use crate::config::Limits;
+use crate::metrics::Metrics;
+use crate::protocol;
+use crate::session::Session;
+use orders_core::UserId;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// How long a closed Long Polling connection still answers polls (204) instead of 404.
+const LONG_POLL_GRACE: Duration = Duration::from_secs(5);
+
+fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    WebSockets,
+    LongPolling,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// The transport was just attached (first WebSocket, first poll).
+    New,
+    /// Long Polling was already attached: a later poll.
+    Existing,
+    /// Another transport, or a second WebSocket, already owns the connection.
+    Conflict(TransportKind),
+}
+
+pub struct Connection {
+    pub id: String,
+    pub token: String,
+    pub user: UserId,
+    outbound: mpsc::Sender<String>,
+    /// Drained by the transport: the WebSocket writer holds it for its lifetime, each poll
+    /// for its duration.
+    pub receiver: tokio::sync::Mutex<mpsc::Receiver<String>>,
+    /// Inbound processing state; one frame or POST at a time.
+    pub session: tokio::sync::Mutex<Session>,
+    transport: Mutex<Option<TransportKind>>,
+    closing: CancellationToken,
+    close_record: Mutex<Option<String>>,
+    handshaken: AtomicBool,
+    created_ms: u64,
+    last_sent_ms: AtomicU64,
+    last_received_ms: AtomicU64,
+    /// Long Polling: a newer poll supersedes the one waiting.
+    pub poll_generation: AtomicU64,
+    pub poll_superseded: Notify,
+    metrics: Arc<Metrics>,
+}
+
+impl Connection {
+    pub fn is_handshaken(&self) -> bool {
+        self.handshaken.load(Relaxed)
+    }
+
+    pub fn set_handshaken(&self) {
+        self.handshaken.store(true, Relaxed);
+    }
+
+    pub fn transport(&self) -> Option<TransportKind> {
+        *self.transport.lock().unwrap()
+    }
+
+    pub fn attach(&self, kind: TransportKind) -> Attach {
+        let mut transport = self.transport.lock().unwrap();
+        match *transport {
+            None => {
+                *transport = Some(kind);
+                Attach::New
+            }
+            Some(TransportKind::LongPolling) if kind == TransportKind::LongPolling => {
+                Attach::Existing
+            }
+            Some(existing) => Attach::Conflict(existing),
+        }
+    }
+
+    /// Queues a record for the client. A full queue closes the connection: `false`.
+    pub fn send(&self, record: String) -> bool {
+        if self.closing.is_cancelled() {
+            return false;
+        }
+        match self.outbound.try_send(record) {
+            Ok(()) => {
+                self.last_sent_ms.store(now_ms(), Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Metrics::incr(&self.metrics.slow_clients_closed);
+                tracing::warn!(connection = %self.id, user = %self.user, "send queue full; closing the slow client");
+                self.close_with_error("The client is not reading its messages fast enough.", false);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub fn touch_received(&self) {
+        self.last_received_ms.store(now_ms(), Relaxed);
+    }
+
+    /// Ends the connection; `record` (a Close message or handshake error) is the last thing
+    /// the transport sends.
+    pub fn close(&self, record: Option<String>) {
+        if self.closing.is_cancelled() {
+            return;
+        }
+        if let Some(record) = record {
+            self.close_record.lock().unwrap().get_or_insert(record);
+        }
+        self.closing.cancel();
+    }
+
+    /// Closes with a reason the client sees: a Close message after the handshake, a handshake
+    /// error before it.
+    pub fn close_with_error(&self, error: &str, allow_reconnect: bool) {
+        let record = if self.is_handshaken() {
+            protocol::close(Some(error), allow_reconnect)
+        } else {
+            protocol::handshake_error(error)
+        };
+        self.close(Some(record));
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.is_cancelled()
+    }
+
+    pub async fn closed(&self) {
+        self.closing.cancelled().await
+    }
+
+    pub fn take_close_record(&self) -> Option<String> {
+        self.close_record.lock().unwrap().take()
+    }
+}
+
+#[derive(Default)]
+struct Index {
+    by_token: HashMap<String, Arc<Connection>>,
+    by_user: HashMap<UserId, HashSet<String>>,
+}
+
+pub struct Registry {
+    index: Mutex<Index>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug)]
+pub struct Full;
+
+impl Registry {
+    pub fn new(limits: Limits, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Registry {
+            index: Mutex::default(),
+            limits,
+            metrics,
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A new connection for `user`; `token_is_id` for negotiate version 0, where the client
+    /// connects with the connection id.
+    pub fn create(
+        self: &Arc<Self>,
+        user: UserId,
+        token_is_id: bool,
+    ) -> Result<Arc<Connection>, Full> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let token = if token_is_id {
+            id.clone()
+        } else {
+            uuid::Uuid::new_v4().simple().to_string()
+        };
+        let (outbound, receiver) = mpsc::channel(self.limits.send_queue);
+        let now = now_ms();
+        let connection = Arc::new(Connection {
+            id,
+            token: token.clone(),
+            user: user.clone(),
+            outbound,
+            receiver: tokio::sync::Mutex::new(receiver),
+            session: tokio::sync::Mutex::new(Session::new(&self.limits)),
+            transport: Mutex::new(None),
+            closing: CancellationToken::new(),
+            close_record: Mutex::new(None),
+            handshaken: AtomicBool::new(false),
+            created_ms: now,
+            last_sent_ms: AtomicU64::new(now),
+            last_received_ms: AtomicU64::new(now),
+            poll_generation: AtomicU64::new(0),
+            poll_superseded: Notify::new(),
+            metrics: Arc::clone(&self.metrics),
+        });
+        {
+            let mut index = self.index.lock().unwrap();
+            if index.by_token.len() >= self.limits.max_connections {
+                return Err(Full);
+            }
+            index
+                .by_token
+                .insert(token.clone(), Arc::clone(&connection));
+            index.by_user.entry(user).or_default().insert(token);
+        }
+        Metrics::incr(&self.metrics.connections_opened);
+        tokio::spawn(supervise(Arc::clone(self), Arc::clone(&connection)));
+        Ok(connection)
+    }
+
+    pub fn get(&self, token: &str) -> Option<Arc<Connection>> {
+        self.index.lock().unwrap().by_token.get(token).cloned()
+    }
+
+    /// The user's open connections on this replica, each once.
+    pub fn for_user(&self, user: &UserId) -> Vec<Arc<Connection>> {
+        let index = self.index.lock().unwrap();
+        index
+            .by_user
+            .get(user)
+            .map(|tokens| {
+                tokens
+                    .iter()
+                    .filter_map(|t| index.by_token.get(t).cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.lock().unwrap().by_token.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn users(&self) -> usize {
+        self.index.lock().unwrap().by_user.len()
+    }
+
+    pub fn close_all(&self, error: &str, allow_reconnect: bool) {
+        let all: Vec<_> = self
+            .index
+            .lock()
+            .unwrap()
+            .by_token
+            .values()
+            .cloned()
+            .collect();
+        for connection in all {
+            connection.close_with_error(error, allow_reconnect);
+        }
+    }
+
+    fn unindex_user(&self, connection: &Connection) {
+        let mut index = self.index.lock().unwrap();
+        if let Some(tokens) = index.by_user.get_mut(&connection.user) {
+            tokens.remove(&connection.token);
+            if tokens.is_empty() {
+                index.by_user.remove(&connection.user);
+            }
+        }
+    }
+
+    fn remove(&self, connection: &Connection) {
+        self.index
+            .lock()
+            .unwrap()
+            .by_token
+            .remove(&connection.token);
+        Metrics::incr(&self.metrics.connections_closed);
+    }
+}
+
+/// Per-connection timers: handshake deadline, keep-alive pings, client timeout; then cleanup.
+async fn supervise(registry: Arc<Registry>, connection: Arc<Connection>) {
+    let limits = registry.limits.clone();
+    let ms = |d: Duration| d.as_millis() as u64;
+    loop {
+        let now = now_ms();
+        let wake_at = if !connection.is_handshaken() {
+            let deadline = connection.created_ms + ms(limits.handshake_timeout);
+            if now >= deadline {
+                connection.close_with_error("Handshake was not completed in time.", false);
+                break;
+            }
+            // Re-check soon: the handshake usually completes well before the deadline.
+            deadline.min(now + 250)
+        } else {
+            let timeout_at = connection.last_received_ms.load(Relaxed) + ms(limits.client_timeout);
+            if now >= timeout_at {
+                connection.close_with_error(
+                    "Server timeout elapsed without receiving a message from the client.",
+                    false,
+                );
+                break;
+            }
+            let mut ping_at = connection.last_sent_ms.load(Relaxed) + ms(limits.keep_alive);
+            if now >= ping_at {
+                connection.send(protocol::ping());
+                ping_at = now + ms(limits.keep_alive);
+            }
+            timeout_at.min(ping_at)
+        };
+        let sleep = Duration::from_millis(wake_at.saturating_sub(now_ms()).max(10));
+        tokio::select! {
+            () = connection.closed() => break,
+            () = tokio::time::sleep(sleep) => {}
+        }
+    }
+    // No more fan-out to it; a Long Polling client still gets its last poll answered.
+    registry.unindex_user(&connection);
+    if connection.transport() == Some(TransportKind::LongPolling) {
+        tokio::time::sleep(LONG_POLL_GRACE).await;
+    }
+    registry.remove(&connection);
+    tracing::debug!(connection = %connection.id, user = %connection.user, "connection ended");
+}

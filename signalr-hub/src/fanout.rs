@@ -1,0 +1,71 @@
+//! The fan-out bridge: one subscription per replica; each message goes to every local
+//! connection of its user once, and to nobody else.
+
+use crate::connection::Registry;
+use crate::metrics::Metrics;
+use crate::protocol;
+use orders_adapters::memory::FanoutMessage;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+use tokio::sync::{broadcast, mpsc};
+
+/// Where this replica's notifications come from.
+pub enum FanoutSource {
+    /// `RedisFanout::subscribe` (it resubscribes by itself after a Redis restart).
+    Redis(mpsc::Receiver<FanoutMessage>),
+    /// `MemoryFanout::subscribe`, when the notifier shares the process.
+    Memory(broadcast::Receiver<FanoutMessage>),
+}
+
+impl FanoutSource {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FanoutSource::Redis(_) => "redis",
+            FanoutSource::Memory(_) => "memory",
+        }
+    }
+}
+
+/// Delivers one message to the user's connections that completed the handshake.
+pub fn deliver(registry: &Registry, metrics: &Metrics, message: &FanoutMessage) -> usize {
+    let started = Instant::now();
+    Metrics::incr(&metrics.notifications_received);
+    let argument = serde_json::to_value(&message.notification).expect("notifications serialise");
+    let record = protocol::invocation("Notification", vec![argument]);
+    let mut delivered = 0;
+    for connection in registry.for_user(&message.user_id) {
+        if connection.is_handshaken() && connection.send(record.clone()) {
+            delivered += 1;
+            Metrics::incr(&metrics.notifications_delivered);
+        }
+    }
+    metrics.record_lag(started.elapsed().as_micros() as u64);
+    delivered
+}
+
+/// Runs until the source ends.
+pub async fn run(source: FanoutSource, registry: Arc<Registry>, metrics: Arc<Metrics>) {
+    match source {
+        FanoutSource::Redis(mut receiver) => {
+            while let Some(message) = receiver.recv().await {
+                metrics.fanout_backlog.store(receiver.len() as u64, Relaxed);
+                deliver(&registry, &metrics, &message);
+            }
+            tracing::warn!("the Redis fan-out subscription ended");
+        }
+        FanoutSource::Memory(mut receiver) => loop {
+            match receiver.recv().await {
+                Ok(message) => {
+                    metrics.fanout_backlog.store(receiver.len() as u64, Relaxed);
+                    deliver(&registry, &metrics, &message);
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    metrics.fanout_dropped.fetch_add(missed, Relaxed);
+                    tracing::warn!(missed, "the hub fell behind the in-process fan-out");
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        },
+    }
+}

@@ -1,0 +1,19 @@
+//! A SignalR-protocol hub (ASP.NET Core SignalR wire protocol, JSON hub protocol) for order
+//! notifications: negotiate, WebSockets and Long Polling at `/hubs/order-status`, hub methods
+//! `GetCurrentStatus` and `Ping`, server-to-client `Notification`, fanned out through Redis.
+
+pub mod app;
+pub mod config;
+pub mod connection;
+pub mod fanout;
+pub mod hub;
+pub mod metrics;
+pub mod negotiate;
+pub mod protocol;
+pub mod session;
+pub mod transports;
+
+pub use app::{HUB_PATH, build, router, serve};
+pub use config::{Limits, Settings};
+pub use fanout::FanoutSource;
+pub use hub::{Hub, StatusLookup};

@@ -1,0 +1,54 @@
+//! `signalr-hub`: configured by environment variables (see `config.rs`); prints
+//! `signalr-hub listening on http://ADDR` once it accepts connections.
+
+use anyhow::Context;
+use signalr_hub::Settings;
+use std::net::SocketAddr;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if settings.log_json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let (hub, source) = signalr_hub::build(&settings).await?;
+    let address = SocketAddr::new(settings.host, settings.port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    let local = listener.local_addr()?;
+    println!("signalr-hub listening on http://{local}");
+    tracing::info!(%local, fanout = hub.fanout, "signalr-hub started");
+    signalr_hub::serve(
+        listener,
+        hub,
+        source,
+        &settings.cors_origins,
+        shutdown_signal(),
+    )
+    .await
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: closing connections with allowReconnect");
+}

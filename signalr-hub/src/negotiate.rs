@@ -1,0 +1,57 @@
+//! `POST /hubs/order-status/negotiate` (TransportProtocols.md, "POST [endpoint-base]/negotiate").
+
+use crate::hub::Hub;
+use crate::transports::{authenticate, refuse};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NegotiateQuery {
+    negotiate_version: Option<u32>,
+    access_token: Option<String>,
+}
+
+pub async fn negotiate(
+    State(hub): State<Arc<Hub>>,
+    Query(query): Query<NegotiateQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let user = match authenticate(&hub, &headers, query.access_token.as_deref()).await {
+        Ok(user) => user,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if hub.shutting_down.load(Relaxed) {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down");
+    }
+    // Version 1 adds connectionToken; a client asking for more gets the highest we speak.
+    let version = query.negotiate_version.unwrap_or(0).min(1);
+    let Ok(connection) = hub.registry.create(user, version == 0) else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
+    };
+    let transports = json!([
+        { "transport": "WebSockets", "transferFormats": ["Text"] },
+        { "transport": "LongPolling", "transferFormats": ["Text"] },
+    ]);
+    let body = if version >= 1 {
+        json!({
+            "negotiateVersion": 1,
+            "connectionId": connection.id,
+            "connectionToken": connection.token,
+            "availableTransports": transports,
+        })
+    } else {
+        json!({
+            "negotiateVersion": 0,
+            "connectionId": connection.id,
+            "availableTransports": transports,
+        })
+    };
+    Json(body).into_response()
+}

@@ -1,0 +1,167 @@
+//! The WebSockets transport: `GET /hubs/order-status[?id=<connectionToken>]` with an upgrade.
+//! Without `id` (skipNegotiation) a new connection starts; an unknown `id` is 404 and a second
+//! socket for the same `id` 409. Records go out one per Text message, never split.
+
+use super::{ConnectQuery, authenticate, existing, refuse};
+use crate::connection::{Attach, Connection, TransportKind};
+use crate::hub::Hub;
+use crate::session::Flow;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+/// How long the final records and the close frame may take to flush.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+/// WebSocket close code 1009 (message too big) and 1008 (policy violation).
+const TOO_BIG: u16 = 1009;
+
+pub async fn connect(
+    hub: Arc<Hub>,
+    upgrade: WebSocketUpgrade,
+    query: ConnectQuery,
+    headers: HeaderMap,
+) -> Response {
+    let user = match authenticate(&hub, &headers, query.access_token.as_deref()).await {
+        Ok(user) => user,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if hub.shutting_down.load(Relaxed) {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down");
+    }
+    let connection = match query.id.as_deref() {
+        // skipNegotiation: the socket is a new connection.
+        None => match hub.registry.create(user, false) {
+            Ok(connection) => connection,
+            Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections"),
+        },
+        Some(id) => match existing(&hub, Some(id), &user) {
+            Ok(connection) => connection,
+            Err(refusal) => return refusal.into_response(),
+        },
+    };
+    match connection.attach(TransportKind::WebSockets) {
+        Attach::New => {}
+        Attach::Existing | Attach::Conflict(TransportKind::WebSockets) => {
+            return refuse(
+                StatusCode::CONFLICT,
+                "a WebSocket is already open for this connection",
+            );
+        }
+        Attach::Conflict(TransportKind::LongPolling) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "cannot change transports mid-connection",
+            );
+        }
+    }
+    // Frames up to a few records' worth are read whole; the record size limit itself is
+    // enforced (with a Close message) by the session.
+    let frame_limit = (hub.limits.max_message_bytes * 4).max(64 * 1024);
+    let failed = Arc::clone(&connection);
+    upgrade
+        .max_message_size(frame_limit)
+        .max_frame_size(frame_limit)
+        .on_failed_upgrade(move |e| {
+            tracing::info!(error = %e, "WebSocket upgrade failed");
+            failed.close(None);
+        })
+        .on_upgrade(move |socket| run(hub, connection, socket))
+}
+
+async fn run(hub: Arc<Hub>, connection: Arc<Connection>, socket: WebSocket) {
+    let (sink, mut stream) = socket.split();
+    let writer = tokio::spawn(write(Arc::clone(&connection), sink));
+    loop {
+        tokio::select! {
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let mut session = connection.session.lock().await;
+                    if session.receive(&hub, &connection, text.as_str()).await == Flow::Closed {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    connection.close_with_error(
+                        "Connection closed with an error. Binary frames are not supported; use the Text transfer format.",
+                        false,
+                    );
+                    break;
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => connection.touch_received(),
+                Some(Ok(Message::Close(_))) | None => {
+                    connection.close(None);
+                    break;
+                }
+                Some(Err(e)) => {
+                    let text = e.to_string();
+                    if text.contains("too long") || text.contains("too big") || text.contains("limit") {
+                        crate::metrics::Metrics::incr(&hub.metrics.protocol_errors);
+                        connection.close_with_error(
+                            &format!(
+                                "Connection closed with an error. message exceeds the maximum size of {} bytes",
+                                hub.limits.max_message_bytes
+                            ),
+                            false,
+                        );
+                    } else {
+                        tracing::debug!(connection = %connection.id, error = %text, "WebSocket read failed");
+                        connection.close(None);
+                    }
+                    break;
+                }
+            },
+            () = connection.closed() => break,
+        }
+    }
+    let _ = writer.await;
+}
+
+type Sink = futures::stream::SplitSink<WebSocket, Message>;
+
+async fn write(connection: Arc<Connection>, mut sink: Sink) {
+    let mut receiver = connection.receiver.lock().await;
+    loop {
+        tokio::select! {
+            biased;
+            record = receiver.recv() => {
+                let Some(record) = record else { break };
+                tokio::select! {
+                    sent = sink.send(Message::Text(record.into())) => {
+                        if sent.is_err() {
+                            connection.close(None);
+                            return;
+                        }
+                    }
+                    // A client that stopped reading: give up on it.
+                    () = connection.closed() => break,
+                }
+            }
+            () = connection.closed() => break,
+        }
+    }
+    // Flush what is queued, the Close message, then the close frame, within a bound.
+    let _ = tokio::time::timeout(CLOSE_FLUSH, async {
+        while let Ok(record) = receiver.try_recv() {
+            sink.send(Message::Text(record.into())).await?;
+        }
+        let close = connection.take_close_record();
+        let code = match &close {
+            Some(record) if record.contains("maximum size") => TOO_BIG,
+            _ => 1000,
+        };
+        if let Some(record) = close {
+            sink.send(Message::Text(record.into())).await?;
+        }
+        sink.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: "".into(),
+        })))
+        .await?;
+        sink.close().await
+    })
+    .await;
+}
