@@ -14,3 +14,4 @@ pub mod redis;
 pub mod seed;
 pub mod sqlite;
 pub mod sqlserver;
+pub mod system_of_record;

@@ -10,12 +10,15 @@
 //! the caller's [`UserId`].
 
 mod dev;
+pub mod dev_key;
 mod error;
 pub mod jwks;
+mod settings;
 mod validator;
 
 pub use dev::{DevToken, DevTokenIssuer};
 pub use error::AuthError;
+pub use settings::{AuthMode, AuthSettings};
 pub use validator::{KeySource, TokenValidator, ValidatorConfig};
 
 use orders_core::UserId;

@@ -1,7 +1,7 @@
 //! Wiring: settings -> adapters -> state -> router. `main` and the tests both start the app here.
 
-use crate::config::{AuthSettings, BrokerSettings, Settings, SqlSettings};
-use crate::{api, dev_key};
+use crate::api;
+use crate::config::{BrokerSettings, Settings};
 use anyhow::Context;
 use axum::Router;
 use orders_adapters::memory::{MemoryFanout, MemoryState};
@@ -9,12 +9,10 @@ use orders_adapters::namespaced::Namespaced;
 use orders_adapters::rabbitmq::RabbitQueue;
 use orders_adapters::redis::{RedisFanout, RedisState};
 use orders_adapters::sqlite::{SqliteQueue, SqliteStore};
-use orders_adapters::sqlserver::{SqlServerAuth, SqlServerConfig, SqlServerStore};
-use orders_auth::{DevTokenIssuer, KeySource, TokenValidator, ValidatorConfig};
+use orders_adapters::system_of_record::SystemOfRecord;
+use orders_auth::{DevTokenIssuer, TokenValidator};
 use orders_core::catalog::Catalog;
-use orders_core::ports::{
-    CatalogSource, NotificationFanout, OrderStore, QueueTransport, WorkflowState,
-};
+use orders_core::ports::{NotificationFanout, OrderStore, QueueTransport, WorkflowState};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -41,17 +39,15 @@ impl AppState {
     pub async fn from_settings(settings: Settings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-        let db_path = settings.data_dir.join("orders.db");
-        let sqlite = SqliteStore::open(&db_path, orders_adapters::seed::products()).await?;
-        let (store, catalog_source) = system_of_record(&settings.sql, &sqlite).await?;
-        let catalog = Arc::new(Catalog::new(catalog_source.load_products().await?));
+        let record = SystemOfRecord::open(&settings.sql, &settings.data_dir).await?;
+        let catalog = Arc::new(Catalog::new(record.catalog.load_products().await?));
         tracing::info!(products = catalog.len(), "catalog loaded");
-        let broker = broker(&settings, sqlite).await?;
+        let broker = open_broker(&settings).await?;
         let (workflow, fanout) = state_and_fanout(&settings).await?;
         let (auth, dev_tokens) = authentication(&settings)?;
         Ok(AppState {
             catalog,
-            store,
+            store: record.orders,
             workflow,
             broker,
             fanout,
@@ -62,54 +58,16 @@ impl AppState {
     }
 }
 
-/// The SQL store the settings name. In the SQL Server modes the SQLite file still holds the
-/// embedded queue until a broker replaces it.
-async fn system_of_record(
-    sql: &SqlSettings,
-    sqlite: &SqliteStore,
-) -> anyhow::Result<(Arc<dyn OrderStore>, Arc<dyn CatalogSource>)> {
-    match sql {
-        SqlSettings::Sqlite => Ok((Arc::new(sqlite.clone()), Arc::new(sqlite.clone()))),
-        SqlSettings::SqlServer {
-            connection_string,
-            entra_id,
-            managed_identity_client_id,
-        } => {
-            let auth = match entra_id {
-                true => SqlServerAuth::EntraId {
-                    managed_identity_client_id: managed_identity_client_id.clone(),
-                },
-                false => SqlServerAuth::SqlLogin,
-            };
-            let config = SqlServerConfig {
-                connection_string: connection_string.clone(),
-                auth,
-            };
-            let server = SqlServerStore::connect(config, orders_adapters::seed::products()).await?;
-            Ok((Arc::new(server.clone()), Arc::new(server)))
-        }
-    }
-}
-
-/// The broker for a process that does not hold the app's state (the local host in process
-/// mode): opens the SQLite file itself when the queue is embedded.
+/// The queue broker: the queue tables of the SQLite file in the data directory, or RabbitMQ.
+/// The local host opens its own handle with this, beside the handler's.
 pub async fn open_broker(settings: &Settings) -> anyhow::Result<Arc<dyn QueueTransport>> {
-    std::fs::create_dir_all(&settings.data_dir)?;
-    let sqlite = SqliteStore::open(
-        &settings.data_dir.join("orders.db"),
-        orders_adapters::seed::products(),
-    )
-    .await?;
-    broker(settings, sqlite).await
-}
-
-/// The queue broker: the SQLite file's queue tables, or RabbitMQ.
-async fn broker(
-    settings: &Settings,
-    sqlite: SqliteStore,
-) -> anyhow::Result<Arc<dyn QueueTransport>> {
     let transport: Arc<dyn QueueTransport> = match &settings.broker {
-        BrokerSettings::Embedded => Arc::new(SqliteQueue::new(sqlite)),
+        BrokerSettings::Embedded => {
+            std::fs::create_dir_all(&settings.data_dir)?;
+            let path = settings.data_dir.join("orders.db");
+            let store = SqliteStore::open(&path, orders_adapters::seed::products()).await?;
+            Arc::new(SqliteQueue::new(store))
+        }
         BrokerSettings::RabbitMq { url, shards } => {
             Arc::new(RabbitQueue::connect(url, usize::from(*shards)).await?)
         }
@@ -130,43 +88,19 @@ async fn state_and_fanout(
     }
 }
 
+/// The token validator, and in dev mode the issuer of `POST /dev/token` tokens (same key).
 fn authentication(settings: &Settings) -> anyhow::Result<(TokenValidator, Option<DevTokenIssuer>)> {
-    let issuer = settings.jwt_issuer.clone();
-    let audience = settings.jwt_audience.clone();
-    match &settings.auth {
-        AuthSettings::Dev { signing_key } => {
-            let secret = match signing_key {
-                Some(key) => key.as_bytes().to_vec(),
-                None => dev_key::load_or_create(&settings.data_dir)?,
-            };
-            tracing::warn!(
-                "AUTH_MODE=dev: tokens are HS256 with a local key and POST /dev/token is open"
-            );
-            let dev = DevTokenIssuer::new(&secret, &issuer, &audience, DEV_TOKEN_LIFETIME);
-            let keys = KeySource::SharedSecret(secret);
-            Ok((
-                TokenValidator::new(ValidatorConfig {
-                    issuer,
-                    audience,
-                    keys,
-                }),
-                Some(dev),
-            ))
-        }
-        AuthSettings::Oidc { min_key_refresh } => {
-            let keys = KeySource::Oidc {
-                min_key_refresh: *min_key_refresh,
-            };
-            Ok((
-                TokenValidator::new(ValidatorConfig {
-                    issuer,
-                    audience,
-                    keys,
-                }),
-                None,
-            ))
-        }
-    }
+    let auth = &settings.auth;
+    let secret = auth
+        .dev_secret(&settings.data_dir, true)
+        .context("reading the dev signing key")?;
+    let dev = secret.as_deref().map(|secret| {
+        tracing::warn!(
+            "AUTH_MODE=dev: tokens are HS256 with a local key and POST /dev/token is open"
+        );
+        DevTokenIssuer::new(secret, &auth.issuer, &auth.audience, DEV_TOKEN_LIFETIME)
+    });
+    Ok((auth.validator(secret), dev))
 }
 
 /// A bound, ready-to-serve app.

@@ -4,7 +4,6 @@
 pub mod api;
 pub mod app;
 pub mod config;
-mod dev_key;
 pub mod extract;
 mod idempotency;
 mod intake;

@@ -1,6 +1,6 @@
 //! Wiring: the router, building the hub from settings, serving and graceful shutdown.
 
-use crate::config::{AuthSettings, Settings};
+use crate::config::Settings;
 use crate::fanout::{self, FanoutSource};
 use crate::hub::{Hub, StatusLookup};
 use crate::negotiate::negotiate;
@@ -14,8 +14,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use orders_adapters::redis::{RedisFanout, RedisState};
-use orders_adapters::sqlite::SqliteStore;
-use orders_auth::{KeySource, TokenValidator, ValidatorConfig};
+use orders_adapters::system_of_record::SystemOfRecord;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -116,32 +115,23 @@ async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
 
 /// Builds the hub from settings: validator, status lookup, fan-out subscription.
 pub async fn build(settings: &Settings) -> anyhow::Result<(Arc<Hub>, FanoutSource)> {
-    let keys = match &settings.auth {
-        AuthSettings::Dev {
-            signing_key: Some(key),
-        } => KeySource::SharedSecret(key.as_bytes().to_vec()),
-        AuthSettings::Dev { signing_key: None } => {
-            KeySource::SharedSecret(read_dev_key(&settings.data_dir)?)
-        }
-        AuthSettings::Oidc { min_key_refresh } => KeySource::Oidc {
-            min_key_refresh: *min_key_refresh,
-        },
-    };
-    let validator = TokenValidator::new(ValidatorConfig {
-        issuer: settings.jwt_issuer.clone(),
-        audience: settings.jwt_audience.clone(),
-        keys,
-    });
+    // The hub never invents a key: in dev mode without JWT_SIGNING_KEY it reads the API's.
+    let secret = settings.auth.dev_secret(&settings.data_dir, false).with_context(|| {
+        format!(
+            "JWT_SIGNING_KEY is unset and {} has no dev-signing.key; set it or start the API first",
+            settings.data_dir.display()
+        )
+    })?;
+    let validator = settings.auth.validator(secret);
     let mut lookup = StatusLookup::default();
-    let database = settings.data_dir.join("orders.db");
-    if database.exists() {
-        let store = SqliteStore::open(&database, orders_adapters::seed::products())
-            .await
-            .with_context(|| format!("opening {}", database.display()))?;
-        lookup.store = Some(Arc::new(store));
-    } else {
-        tracing::warn!(path = %database.display(), "no orders database; GetCurrentStatus answers from workflow state only");
-    }
+    // SQL answers when the workflow state has forgotten an order: the same system of record,
+    // chosen by the same SQL_PROVIDER settings, as the API's.
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let record = SystemOfRecord::open(&settings.sql, &settings.data_dir)
+        .await
+        .context("opening the system of record")?;
+    lookup.store = Some(record.orders);
     let source = match &settings.redis_url {
         Some(url) => {
             lookup.state = Some(Arc::new(
@@ -164,21 +154,6 @@ pub async fn build(settings: &Settings) -> anyhow::Result<(Arc<Hub>, FanoutSourc
     };
     let hub = Hub::new(validator, lookup, settings.limits.clone(), source.name());
     Ok((hub, source))
-}
-
-/// The API's generated dev key (`DATA_DIR/dev-signing.key`, base64), so both accept one token.
-fn read_dev_key(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    use base64::Engine;
-    let path = data_dir.join("dev-signing.key");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "JWT_SIGNING_KEY is unset and {} cannot be read; set JWT_SIGNING_KEY or start the API first",
-            path.display()
-        )
-    })?;
-    base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .context("dev-signing.key is not base64")
 }
 
 /// Serves until `shutdown` resolves, then closes every connection with `allowReconnect` (so

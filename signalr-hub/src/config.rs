@@ -2,42 +2,13 @@
 //! variables carry the same names (and defaults) as the API's (`functions/src/config.rs`), so the
 //! hub accepts exactly the API's tokens and reads the same state.
 
+use orders_adapters::system_of_record::SqlSettings;
+use orders_auth::AuthSettings;
+pub use orders_core::env::ConfigError;
+use orders_core::env::Env;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use thiserror::Error;
-
-#[derive(Debug, Error)]
-#[error("{name} is not valid: {reason}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub reason: String,
-}
-
-#[derive(Clone, PartialEq, Eq)]
-pub enum AuthSettings {
-    /// HS256 with `JWT_SIGNING_KEY`, or else the API's generated `DATA_DIR/dev-signing.key`.
-    Dev { signing_key: Option<String> },
-    /// RS256/ES256 via the issuer's JWKS.
-    Oidc { min_key_refresh: Duration },
-}
-
-impl std::fmt::Debug for AuthSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AuthSettings::Dev { signing_key } => write!(
-                f,
-                "Dev {{ signing_key: {} }}",
-                if signing_key.is_some() {
-                    "<set>"
-                } else {
-                    "<from DATA_DIR>"
-                }
-            ),
-            AuthSettings::Oidc { .. } => f.write_str("Oidc"),
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -46,8 +17,8 @@ pub struct Settings {
     pub port: u16,
     pub data_dir: PathBuf,
     pub auth: AuthSettings,
-    pub jwt_issuer: String,
-    pub jwt_audience: String,
+    /// The system of record for status lookups (`SQL_PROVIDER`, as the API reads it).
+    pub sql: SqlSettings,
     pub redis_url: Option<String>,
     pub fanout_prefix: String,
     /// `HUB_CORS_ORIGINS`: comma-separated exact origins of the SPA; none means no CORS headers.
@@ -96,93 +67,19 @@ impl Default for Limits {
     }
 }
 
-struct Env<'a> {
-    get: &'a dyn Fn(&str) -> Option<String>,
-}
-
-impl Env<'_> {
-    fn string(&self, name: &str) -> Option<String> {
-        (self.get)(name).filter(|v| !v.trim().is_empty())
-    }
-
-    fn parse<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        match self.string(name) {
-            None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError {
-                name,
-                reason: e.to_string(),
-            }),
-        }
-    }
-
-    fn ranged<T>(
-        &self,
-        name: &'static str,
-        default: T,
-        range: std::ops::RangeInclusive<T>,
-    ) -> Result<T, ConfigError>
-    where
-        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-        T::Err: std::fmt::Display,
-    {
-        let value = self.parse(name, default)?;
-        if !range.contains(&value) {
-            return Err(ConfigError {
-                name,
-                reason: format!("must be {} to {}", range.start(), range.end()),
-            });
-        }
-        Ok(value)
-    }
-
-    fn seconds(
-        &self,
-        name: &'static str,
-        default: u64,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Result<Duration, ConfigError> {
-        self.ranged(name, default, range).map(Duration::from_secs)
-    }
-}
-
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(&|name| std::env::var(name).ok())
     }
 
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env { get };
+        let env = Env::new(get);
         let port = match env.string("HUB_PORT") {
             Some(_) => env.parse("HUB_PORT", 7072)?,
             None => env.parse("PORT", 7072)?,
         };
-        let auth = match env.string("AUTH_MODE").as_deref().unwrap_or("dev") {
-            "dev" => AuthSettings::Dev {
-                signing_key: env.string("JWT_SIGNING_KEY"),
-            },
-            "oidc" => AuthSettings::Oidc {
-                min_key_refresh: env.seconds("JWKS_MIN_REFRESH_SECS", 10, 0..=3600)?,
-            },
-            other => {
-                return Err(ConfigError {
-                    name: "AUTH_MODE",
-                    reason: format!("{other:?} is not dev or oidc"),
-                });
-            }
-        };
-        if let AuthSettings::Dev {
-            signing_key: Some(key),
-        } = &auth
-            && key.len() < 32
-        {
-            return Err(ConfigError {
-                name: "JWT_SIGNING_KEY",
-                reason: "use at least 32 characters".into(),
-            });
-        }
+        let auth = AuthSettings::from_env(&env)?;
+        let sql = SqlSettings::from_env(&env)?;
         let defaults = Limits::default();
         let limits = Limits {
             keep_alive: env.seconds("HUB_KEEP_ALIVE_SECS", 15, 1..=300)?,
@@ -212,10 +109,10 @@ impl Settings {
             )?,
         };
         if limits.keep_alive >= limits.client_timeout {
-            return Err(ConfigError {
-                name: "HUB_KEEP_ALIVE_SECS",
-                reason: "must be shorter than HUB_CLIENT_TIMEOUT_SECS".into(),
-            });
+            return Err(ConfigError::new(
+                "HUB_KEEP_ALIVE_SECS",
+                "must be shorter than HUB_CLIENT_TIMEOUT_SECS",
+            ));
         }
         let cors_origins = env
             .string("HUB_CORS_ORIGINS")
@@ -230,10 +127,10 @@ impl Settings {
             .iter()
             .find(|o| *o == "*" || !(o.starts_with("http://") || o.starts_with("https://")))
         {
-            return Err(ConfigError {
-                name: "HUB_CORS_ORIGINS",
-                reason: format!("{bad:?} is not an exact http(s) origin (never '*')"),
-            });
+            return Err(ConfigError::new(
+                "HUB_CORS_ORIGINS",
+                format!("{bad:?} is not an exact http(s) origin (never '*')"),
+            ));
         }
         Ok(Settings {
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
@@ -243,12 +140,7 @@ impl Settings {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(".data")),
             auth,
-            jwt_issuer: env
-                .string("JWT_ISSUER")
-                .unwrap_or_else(|| "contoso-orders-dev".into()),
-            jwt_audience: env
-                .string("JWT_AUDIENCE")
-                .unwrap_or_else(|| "contoso-orders-api".into()),
+            sql,
             redis_url: env.string("REDIS_URL"),
             fanout_prefix: env
                 .string("FANOUT_CHANNEL_PREFIX")
@@ -276,8 +168,8 @@ mod tests {
     #[test]
     fn defaults_match_the_api_and_the_protocol() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.jwt_issuer, "contoso-orders-dev");
-        assert_eq!(s.jwt_audience, "contoso-orders-api");
+        assert_eq!(s.auth.issuer, "contoso-orders-dev");
+        assert_eq!(s.auth.audience, "contoso-orders-api");
         assert_eq!(s.fanout_prefix, "orders:");
         assert_eq!(s.limits.keep_alive, Duration::from_secs(15));
         assert_eq!(s.limits.client_timeout, Duration::from_secs(30));

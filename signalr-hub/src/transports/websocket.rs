@@ -65,12 +65,18 @@ pub async fn connect(
     upgrade
         .max_message_size(frame_limit)
         .max_frame_size(frame_limit)
+        // tungstenite's default 128 KiB read buffer is resident per socket (it is zero-filled on
+        // reads): most of an idle connection's memory. Records are small; larger frames still
+        // arrive whole, the buffer just grows for them.
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_failed_upgrade(move |e| {
             tracing::info!(error = %e, "WebSocket upgrade failed");
             failed.close(None);
         })
         .on_upgrade(move |socket| run(hub, connection, socket))
 }
+
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 async fn run(hub: Arc<Hub>, connection: Arc<Connection>, socket: WebSocket) {
     let (sink, mut stream) = socket.split();

@@ -31,7 +31,43 @@ pub struct System {
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
     pub settings: Settings,
+    env: Vec<(String, String)>,
     hosts: Vec<RunningHost>,
+}
+
+async fn spawn_hosts(
+    mode: Mode,
+    env: &[(String, String)],
+    settings: &Settings,
+) -> Vec<RunningHost> {
+    let replicas = if mode == Mode::Servers { 2 } else { 1 };
+    let mut hosts = Vec::new();
+    for _ in 0..replicas {
+        let host_settings = HostSettings {
+            root: repo_root(),
+            host: [127, 0, 0, 1].into(),
+            port: 0,
+            in_process: mode == Mode::Embedded,
+            handler_bin: None,
+            retry_base: Duration::from_millis(20),
+            retry_max: Duration::from_millis(100),
+            workers: (mode == Mode::Servers).then_some(2),
+            handler_env: env.to_vec(),
+        };
+        hosts.push(
+            functions_host::start(host_settings, settings.clone())
+                .await
+                .expect("host starts"),
+        );
+    }
+    hosts
+}
+
+fn bases(hosts: &[RunningHost]) -> Vec<String> {
+    hosts
+        .iter()
+        .map(|h| format!("http://127.0.0.1:{}", h.port))
+        .collect()
 }
 
 fn repo_root() -> PathBuf {
@@ -83,38 +119,27 @@ impl System {
         let map: HashMap<String, String> = env.iter().cloned().collect();
         let settings =
             Settings::from_lookup(&|name| map.get(name).cloned()).expect("valid settings");
-        let replicas = if mode == Mode::Servers { 2 } else { 1 };
-        let mut hosts = Vec::new();
-        for _ in 0..replicas {
-            let host_settings = HostSettings {
-                root: repo_root(),
-                host: [127, 0, 0, 1].into(),
-                port: 0,
-                in_process: mode == Mode::Embedded,
-                handler_bin: None,
-                retry_base: Duration::from_millis(20),
-                retry_max: Duration::from_millis(100),
-                workers: (mode == Mode::Servers).then_some(2),
-                handler_env: env.clone(),
-            };
-            hosts.push(
-                functions_host::start(host_settings, settings.clone())
-                    .await
-                    .expect("host starts"),
-            );
-        }
+        let hosts = spawn_hosts(mode, &env, &settings).await;
         System {
             mode,
-            bases: hosts
-                .iter()
-                .map(|h| format!("http://127.0.0.1:{}", h.port))
-                .collect(),
+            bases: bases(&hosts),
             next: AtomicUsize::new(0),
             client: reqwest::Client::new(),
             dir,
             settings,
+            env,
             hosts,
         }
+    }
+
+    /// Stops every replica gracefully and starts them again on the same data and queues, as
+    /// a redeploy would.
+    pub async fn restart(&mut self) {
+        for host in std::mem::take(&mut self.hosts) {
+            host.stop().await;
+        }
+        self.hosts = spawn_hosts(self.mode, &self.env, &self.settings).await;
+        self.bases = bases(&self.hosts);
     }
 
     /// The next replica's base URL: requests spread over all replicas, no stickiness.

@@ -1,0 +1,119 @@
+//! Reading settings from an environment-like lookup, so every binary validates its variables
+//! the same way and tests can pass a map instead of the process environment.
+
+use std::time::Duration;
+use thiserror::Error;
+
+/// A setting that is missing or malformed, named so the operator can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{name} is not valid: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+pub struct Env<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(get: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Env { get }
+    }
+
+    /// The value, unless unset or blank.
+    pub fn string(&self, name: &str) -> Option<String> {
+        (self.get)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The value, or an error saying when it is needed.
+    pub fn required(&self, name: &'static str, when: &str) -> Result<String, ConfigError> {
+        self.string(name)
+            .ok_or_else(|| ConfigError::new(name, format!("required when {when}")))
+    }
+
+    pub fn parse<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.string(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::new(name, e.to_string())),
+        }
+    }
+
+    pub fn ranged<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.parse(name, default)?;
+        if !range.contains(&value) {
+            return Err(ConfigError::new(
+                name,
+                format!("must be {} to {}", range.start(), range.end()),
+            ));
+        }
+        Ok(value)
+    }
+
+    pub fn seconds(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        self.ranged(name, default, range).map(Duration::from_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_parses_and_bounds_values() {
+        let get = |name: &str| match name {
+            "A" => Some("42".to_owned()),
+            "BLANK" => Some("  ".to_owned()),
+            "BAD" => Some("x".to_owned()),
+            _ => None,
+        };
+        let env = Env::new(&get);
+        assert_eq!(env.parse("A", 0u32), Ok(42));
+        assert_eq!(env.string("BLANK"), None);
+        assert_eq!(env.parse("MISSING", 7u32), Ok(7));
+        assert_eq!(env.parse::<u32>("BAD", 0).unwrap_err().name, "BAD");
+        assert_eq!(
+            env.seconds("A", 1, 1..=10).unwrap_err().reason,
+            "must be 1 to 10"
+        );
+        assert!(
+            env.required("MISSING", "X=y")
+                .unwrap_err()
+                .reason
+                .contains("X=y")
+        );
+    }
+}
