@@ -71,6 +71,17 @@ pub struct IdempotencyRecord {
     pub response: Option<(u16, String)>,
 }
 
+/// The workflow-state key of an order's status (`order:status:{cid}`), the same in every
+/// adapter and readable by anything that shares the store (the hub, operators).
+pub fn status_key(cid: CorrelationId) -> String {
+    format!("order:status:{cid}")
+}
+
+/// The workflow-state key of an order's owner (`order:map:{cid}`).
+pub fn owner_key(cid: CorrelationId) -> String {
+    format!("order:map:{cid}")
+}
+
 /// Short-lived workflow state (Redis in the server modes, in-process when embedded).
 /// Every key written here expires after the given TTL.
 #[async_trait]

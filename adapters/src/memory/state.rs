@@ -2,7 +2,7 @@
 //! their TTL just as Redis keys do.
 
 use async_trait::async_trait;
-use orders_core::ports::{BackendError, IdempotencyRecord, WorkflowState};
+use orders_core::ports::{BackendError, IdempotencyRecord, WorkflowState, owner_key, status_key};
 use orders_core::status::TrackedStatus;
 use orders_core::{CorrelationId, UserId};
 use std::collections::HashMap;
@@ -44,14 +44,6 @@ impl Entries {
 #[derive(Default)]
 pub struct MemoryState {
     entries: Mutex<Entries>,
-}
-
-fn status_key(cid: CorrelationId) -> String {
-    format!("order:status:{cid}")
-}
-
-fn owner_key(cid: CorrelationId) -> String {
-    format!("order:map:{cid}")
 }
 
 impl MemoryState {

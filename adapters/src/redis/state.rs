@@ -3,7 +3,7 @@
 
 use super::{connect, error, millis, timed};
 use async_trait::async_trait;
-use orders_core::ports::{BackendError, IdempotencyRecord, WorkflowState};
+use orders_core::ports::{BackendError, IdempotencyRecord, WorkflowState, owner_key, status_key};
 use orders_core::status::TrackedStatus;
 use orders_core::{CorrelationId, OrderStatus, UserId};
 use redis::aio::ConnectionManager;
@@ -26,14 +26,6 @@ fn replaceable_by(next: OrderStatus) -> impl Iterator<Item = &'static str> {
         .into_iter()
         .filter(move |current| current.advance(next).is_ok())
         .map(OrderStatus::as_str)
-}
-
-fn status_key(cid: CorrelationId) -> String {
-    format!("order:status:{cid}")
-}
-
-fn owner_key(cid: CorrelationId) -> String {
-    format!("order:map:{cid}")
 }
 
 /// An idempotency record as stored: JSON, so the body needs no escaping rules of our own.
