@@ -26,6 +26,9 @@ pub struct AppState {
     /// Intake publishes here; the local host receives from here in the embedded mode.
     pub broker: Arc<dyn QueueTransport>,
     pub fanout: Arc<dyn NotificationFanout>,
+    /// The in-process fan-out behind `fanout` when there is no Redis: a hub sharing this
+    /// process (the embedded mode) subscribes to it.
+    pub local_fanout: Option<MemoryFanout>,
     pub auth: Arc<TokenValidator>,
     pub dev_tokens: Option<Arc<DevTokenIssuer>>,
     pub settings: Arc<Settings>,
@@ -43,7 +46,7 @@ impl AppState {
         let catalog = Arc::new(Catalog::new(record.catalog.load_products().await?));
         tracing::info!(products = catalog.len(), "catalog loaded");
         let broker = open_broker(&settings).await?;
-        let (workflow, fanout) = state_and_fanout(&settings).await?;
+        let (workflow, fanout, local_fanout) = state_and_fanout(&settings).await?;
         let (auth, dev_tokens) = authentication(&settings)?;
         Ok(AppState {
             catalog,
@@ -51,6 +54,7 @@ impl AppState {
             workflow,
             broker,
             fanout,
+            local_fanout,
             auth: Arc::new(auth),
             dev_tokens: dev_tokens.map(Arc::new),
             settings: Arc::new(settings),
@@ -76,17 +80,29 @@ pub async fn open_broker(settings: &Settings) -> anyhow::Result<Arc<dyn QueueTra
 }
 
 /// Workflow state and notification fan-out: Redis when configured, in-process otherwise.
-async fn state_and_fanout(
-    settings: &Settings,
-) -> anyhow::Result<(Arc<dyn WorkflowState>, Arc<dyn NotificationFanout>)> {
+async fn state_and_fanout(settings: &Settings) -> anyhow::Result<StateAndFanout> {
     match &settings.redis_url {
-        None => Ok((Arc::new(MemoryState::new()), Arc::new(MemoryFanout::new()))),
+        None => {
+            let local = MemoryFanout::new();
+            Ok((
+                Arc::new(MemoryState::new()),
+                Arc::new(local.clone()),
+                Some(local),
+            ))
+        }
         Some(url) => Ok((
             Arc::new(RedisState::connect(url).await?),
             Arc::new(RedisFanout::connect(url, &settings.fanout_prefix).await?),
+            None,
         )),
     }
 }
+
+type StateAndFanout = (
+    Arc<dyn WorkflowState>,
+    Arc<dyn NotificationFanout>,
+    Option<MemoryFanout>,
+);
 
 /// The token validator, and in dev mode the issuer of `POST /dev/token` tokens (same key).
 fn authentication(settings: &Settings) -> anyhow::Result<(TokenValidator, Option<DevTokenIssuer>)> {

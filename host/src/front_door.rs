@@ -1,14 +1,15 @@
 //! The host's HTTP listener: requests whose path and method match an HTTP-triggered function are
 //! passed to the handler unchanged (`enableProxyingHttpRequest`); anything else is 404, as on the
 //! real host. So the queue-trigger endpoints (`/OrderProcess`, ...) are never reachable from
-//! outside.
+//! outside. Other GETs go to the shop's SPA when one is served.
 
 use crate::app_dir::{FunctionApp, Trigger};
 use crate::handler::Handler;
+use crate::web::Site;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
@@ -56,9 +57,10 @@ impl Route {
 struct FrontDoor {
     routes: Vec<Route>,
     handler: Handler,
+    site: Option<Site>,
 }
 
-pub fn router(app: &FunctionApp, handler: Handler) -> Router {
+pub fn router(app: &FunctionApp, handler: Handler, site: Option<Site>) -> Router {
     let routes = app
         .functions
         .iter()
@@ -71,7 +73,11 @@ pub fn router(app: &FunctionApp, handler: Handler) -> Router {
         .collect();
     Router::new()
         .fallback(dispatch)
-        .with_state(Arc::new(FrontDoor { routes, handler }))
+        .with_state(Arc::new(FrontDoor {
+            routes,
+            handler,
+            site,
+        }))
 }
 
 async fn dispatch(State(door): State<Arc<FrontDoor>>, request: Request) -> Response {
@@ -80,7 +86,12 @@ async fn dispatch(State(door): State<Arc<FrontDoor>>, request: Request) -> Respo
         request.uri().path().to_owned(),
     );
     if !door.routes.iter().any(|r| r.matches(&method, &path)) {
-        return not_found();
+        return match &door.site {
+            Some(site) if request.method() == Method::GET || request.method() == Method::HEAD => {
+                site.serve(request).await
+            }
+            _ => not_found(),
+        };
     }
     match door.handler.forward(request).await {
         Ok(response) => response,

@@ -5,6 +5,8 @@
 //! - runs the custom handler, as a child process on `FUNCTIONS_CUSTOMHANDLER_PORT` or, in the
 //!   embedded mode, in this process through the very same HTTP contract ([`handler`]);
 //! - passes HTTP requests for HTTP-triggered functions through unchanged ([`front_door`]);
+//! - in the embedded mode, serves the shop's SPA ([`web`]) and the SignalR hub (`/hubs`) on the
+//!   same origin, the hub fed by the handler's in-process fan-out;
 //! - drives the queue triggers with the documented `{Data, Metadata}` payload, applies output
 //!   bindings and settles messages, with retries and dead-lettering ([`trigger`]).
 
@@ -13,12 +15,16 @@ pub mod child;
 pub mod front_door;
 pub mod handler;
 pub mod trigger;
+pub mod web;
 
 use anyhow::Context;
 use app_dir::{FunctionApp, Trigger};
 use handler::Handler;
+use orders_adapters::redis::RedisFanout;
+use orders_core::env::Env;
 use orders_core::ports::QueueTransport;
 use orders_functions::{AppState, Settings};
+use signalr_hub::{FanoutSource, Hub, Limits, StatusLookup};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use trigger::{QueueTrigger, RetryPolicy};
+use web::Site;
 
 /// The emulator's own settings (the handler reads its settings from the same environment).
 #[derive(Debug, Clone)]
@@ -43,6 +50,10 @@ pub struct HostSettings {
     pub workers: Option<usize>,
     /// Extra environment for the handler child process (it inherits ours as well).
     pub handler_env: Vec<(String, String)>,
+    /// The built SPA to serve at `/` (`WEB_DIST`, else `web/dist` when built).
+    pub web_dist: Option<PathBuf>,
+    /// Limits of the hub served in the embedded mode (the hub's own `HUB_*` settings).
+    pub hub_limits: Limits,
 }
 
 impl HostSettings {
@@ -75,6 +86,8 @@ impl HostSettings {
                 .transpose()
                 .context("HOST_WORKERS")?,
             handler_env: Vec::new(),
+            web_dist: web::locate(var("WEB_DIST").map(PathBuf::from)),
+            hub_limits: Limits::from_env(&Env::new(&|name| std::env::var(name).ok()))?,
         })
     }
 }
@@ -113,14 +126,17 @@ pub async fn start(
     handler_settings: Settings,
 ) -> anyhow::Result<RunningHost> {
     let app = FunctionApp::load(&settings.root)?;
+    let site = settings.web_dist.as_deref().map(Site::open).transpose()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let (handler, transport, child) = if settings.in_process {
+    let (handler, transport, child, hub) = if settings.in_process {
         let state = AppState::from_settings(handler_settings).await?;
         let transport = Arc::clone(&state.broker);
+        let hub = embedded_hub(&state, settings.hub_limits.clone()).await?;
         (
             Handler::InProcess(orders_functions::api::router(state)),
             transport,
             None,
+            Some(hub),
         )
     } else {
         let exe = child::locate(
@@ -136,19 +152,25 @@ pub async fn start(
         let port = launch.port;
         let child = child::Supervised::start(launch, shutdown_rx.clone()).await?;
         let transport = orders_functions::app::open_broker(&handler_settings).await?;
-        (Handler::remote(port), transport, Some(child))
+        (Handler::remote(port), transport, Some(child), None)
     };
     let workers = spawn_triggers(&app, &settings, &handler, &transport, &shutdown_rx);
     let listener = TcpListener::bind((settings.host, settings.port))
         .await
         .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
     let port = listener.local_addr()?.port();
-    let router = front_door::router(&app, handler);
+    let mut router = front_door::router(&app, handler, site);
+    if let Some(hub) = &hub {
+        router = router.merge(signalr_hub::router(Arc::clone(hub), &[]));
+    }
     let mut stop = shutdown_rx.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stopping| *stopping).await;
+                if let Some(hub) = hub {
+                    signalr_hub::drain(&hub).await;
+                }
             })
             .await
     });
@@ -165,6 +187,28 @@ pub async fn start(
         server,
         child,
     })
+}
+
+/// The hub on the host's origin. It validates the API's tokens with the API's validator, reads
+/// status from the same workflow state and store, and hears the notifier through the in-process
+/// fan-out (or through Redis when `REDIS_URL` is set).
+async fn embedded_hub(state: &AppState, limits: Limits) -> anyhow::Result<Arc<Hub>> {
+    let source = match (&state.local_fanout, &state.settings.redis_url) {
+        (Some(local), _) => FanoutSource::Memory(local.subscribe()),
+        (None, Some(url)) => FanoutSource::Redis(
+            RedisFanout::subscribe(url, &state.settings.fanout_prefix)
+                .await
+                .context("subscribing the hub to the fan-out channel")?,
+        ),
+        (None, None) => anyhow::bail!("no fan-out for the hub to hear"),
+    };
+    let lookup = StatusLookup {
+        state: Some(Arc::clone(&state.workflow)),
+        store: Some(Arc::clone(&state.store)),
+    };
+    let hub = Hub::new(Arc::clone(&state.auth), lookup, limits, source.name());
+    signalr_hub::spawn_fanout(&hub, source);
+    Ok(hub)
 }
 
 fn spawn_triggers(

@@ -8,10 +8,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(handler_settings.log_json);
     let settings = HostSettings::from_env().context("invalid host configuration")?;
     let host = functions_host::start(settings, handler_settings).await?;
-    println!(
-        "Contoso Orders is up: http://127.0.0.1:{}/api/products",
-        host.port
-    );
+    println!("Contoso Orders is up: http://127.0.0.1:{}/", host.port);
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight invocations");
     host.stop().await;

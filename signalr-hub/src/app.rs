@@ -122,7 +122,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<(Arc<Hub>, FanoutSourc
             settings.data_dir.display()
         )
     })?;
-    let validator = settings.auth.validator(secret);
+    let validator = Arc::new(settings.auth.validator(secret));
     let mut lookup = StatusLookup::default();
     // SQL answers when the workflow state has forgotten an order: the same system of record,
     // chosen by the same SQL_PROVIDER settings, as the API's.
@@ -156,8 +156,27 @@ pub async fn build(settings: &Settings) -> anyhow::Result<(Arc<Hub>, FanoutSourc
     Ok((hub, source))
 }
 
-/// Serves until `shutdown` resolves, then closes every connection with `allowReconnect` (so
-/// clients move to another replica) and waits briefly for the Close messages to go out.
+/// Starts delivering the notifications of `source` to the hub's connections.
+pub fn spawn_fanout(hub: &Hub, source: FanoutSource) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(fanout::run(
+        source,
+        Arc::clone(&hub.registry),
+        Arc::clone(&hub.metrics),
+    ))
+}
+
+/// Closes every connection with `allowReconnect` (so clients move to another replica) and
+/// waits briefly for the Close messages to go out.
+pub async fn drain(hub: &Hub) {
+    hub.shutting_down.store(true, Relaxed);
+    hub.registry.close_all("Server is shutting down.", true);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while !hub.registry.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains the connections.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     hub: Arc<Hub>,
@@ -165,24 +184,12 @@ pub async fn serve(
     cors_origins: &[String],
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    tokio::spawn(fanout::run(
-        source,
-        Arc::clone(&hub.registry),
-        Arc::clone(&hub.metrics),
-    ));
+    spawn_fanout(&hub, source);
     let app = router(Arc::clone(&hub), cors_origins);
-    let draining = Arc::clone(&hub);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            draining.shutting_down.store(true, Relaxed);
-            draining
-                .registry
-                .close_all("Server is shutting down.", true);
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-            while !draining.registry.is_empty() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            drain(&hub).await;
         })
         .await
         .context("serving")

@@ -67,19 +67,9 @@ impl Default for Limits {
     }
 }
 
-impl Settings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env::new(get);
-        let port = match env.string("HUB_PORT") {
-            Some(_) => env.parse("HUB_PORT", 7072)?,
-            None => env.parse("PORT", 7072)?,
-        };
-        let auth = AuthSettings::from_env(&env)?;
-        let sql = SqlSettings::from_env(&env)?;
+impl Limits {
+    /// The `HUB_*` limits, validated; the standalone hub and the embedded one read the same.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let defaults = Limits::default();
         let limits = Limits {
             keep_alive: env.seconds("HUB_KEEP_ALIVE_SECS", 15, 1..=300)?,
@@ -114,6 +104,24 @@ impl Settings {
                 "must be shorter than HUB_CLIENT_TIMEOUT_SECS",
             ));
         }
+        Ok(limits)
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(get);
+        let port = match env.string("HUB_PORT") {
+            Some(_) => env.parse("HUB_PORT", 7072)?,
+            None => env.parse("PORT", 7072)?,
+        };
+        let auth = AuthSettings::from_env(&env)?;
+        let sql = SqlSettings::from_env(&env)?;
+        let limits = Limits::from_env(&env)?;
         let cors_origins = env
             .string("HUB_CORS_ORIGINS")
             .map(|raw| {

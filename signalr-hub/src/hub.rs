@@ -61,7 +61,7 @@ impl StatusLookup {
 }
 
 pub struct Hub {
-    pub validator: TokenValidator,
+    pub validator: Arc<TokenValidator>,
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
     pub lookup: StatusLookup,
@@ -73,7 +73,7 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(
-        validator: TokenValidator,
+        validator: Arc<TokenValidator>,
         lookup: StatusLookup,
         limits: Limits,
         fanout: &'static str,

@@ -13,7 +13,7 @@ pub mod protocol;
 pub mod session;
 pub mod transports;
 
-pub use app::{HUB_PATH, build, router, serve};
+pub use app::{HUB_PATH, build, drain, router, serve, spawn_fanout};
 pub use config::{Limits, Settings};
 pub use fanout::FanoutSource;
 pub use hub::{Hub, StatusLookup};

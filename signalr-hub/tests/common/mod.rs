@@ -61,7 +61,7 @@ pub async fn spawn_hub(limits: Limits) -> TestHub {
         state: None,
         store: Some(Arc::new(store.clone())),
     };
-    let hub = Hub::new(validator, lookup, limits, "memory");
+    let hub = Hub::new(Arc::new(validator), lookup, limits, "memory");
     let fanout = MemoryFanout::new();
     let source = FanoutSource::Memory(fanout.subscribe());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -53,6 +53,12 @@ async fn spawn_hosts(
             retry_max: Duration::from_millis(100),
             workers: (mode == Mode::Servers).then_some(2),
             handler_env: env.to_vec(),
+            // The shop is served only when a test names its build folder.
+            web_dist: env
+                .iter()
+                .find(|(name, _)| name == "WEB_DIST")
+                .map(|(_, dir)| PathBuf::from(dir)),
+            hub_limits: Default::default(),
         };
         hosts.push(
             functions_host::start(host_settings, settings.clone())
