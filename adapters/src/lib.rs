@@ -5,13 +5,16 @@
 //! - [`memory`]: in-process workflow state for the embedded mode.
 //! - [`rabbitmq`]: the queue transport on RabbitMQ (local servers and docker-compose).
 //! - [`redis`]: workflow state and the notification fan-out channel on Redis (server modes).
+//! - [`servicebus`]: intake's publisher on Azure Service Bus (REST, Entra ID or SAS).
 //! - [`seed`]: the product catalog shipped with the app (`data/catalog.json`).
 
+mod entra;
 pub mod memory;
 pub mod namespaced;
 pub mod rabbitmq;
 pub mod redis;
 pub mod seed;
+pub mod servicebus;
 pub mod sqlite;
 pub mod sqlserver;
 pub mod system_of_record;

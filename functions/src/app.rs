@@ -8,11 +8,14 @@ use orders_adapters::memory::{MemoryFanout, MemoryState};
 use orders_adapters::namespaced::Namespaced;
 use orders_adapters::rabbitmq::RabbitQueue;
 use orders_adapters::redis::{RedisFanout, RedisState};
+use orders_adapters::servicebus::ServiceBusPublisher;
 use orders_adapters::sqlite::{SqliteQueue, SqliteStore};
 use orders_adapters::system_of_record::SystemOfRecord;
 use orders_auth::{DevTokenIssuer, TokenValidator};
 use orders_core::catalog::Catalog;
-use orders_core::ports::{NotificationFanout, OrderStore, QueueTransport, WorkflowState};
+use orders_core::ports::{
+    MessagePublisher, NotificationFanout, OrderStore, QueueTransport, WorkflowState,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -23,8 +26,11 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub store: Arc<dyn OrderStore>,
     pub workflow: Arc<dyn WorkflowState>,
-    /// Intake publishes here; the local host receives from here in the embedded mode.
-    pub broker: Arc<dyn QueueTransport>,
+    /// Intake publishes here.
+    pub publisher: Arc<dyn MessagePublisher>,
+    /// The same queues as a transport the local host can receive from (embedded mode); none
+    /// on Service Bus, where the Functions host's bindings receive.
+    pub queues: Option<Arc<dyn QueueTransport>>,
     pub fanout: Arc<dyn NotificationFanout>,
     /// The in-process fan-out behind `fanout` when there is no Redis: a hub sharing this
     /// process (the embedded mode) subscribes to it.
@@ -45,14 +51,15 @@ impl AppState {
         let record = SystemOfRecord::open(&settings.sql, &settings.data_dir).await?;
         let catalog = Arc::new(Catalog::new(record.catalog.load_products().await?));
         tracing::info!(products = catalog.len(), "catalog loaded");
-        let broker = open_broker(&settings).await?;
+        let (publisher, queues) = open_publisher(&settings).await?;
         let (workflow, fanout, local_fanout) = state_and_fanout(&settings).await?;
         let (auth, dev_tokens) = authentication(&settings)?;
         Ok(AppState {
             catalog,
             store: record.orders,
             workflow,
-            broker,
+            publisher,
+            queues,
             fanout,
             local_fanout,
             auth: Arc::new(auth),
@@ -62,8 +69,23 @@ impl AppState {
     }
 }
 
+/// Intake's publisher, and the queues as a transport when this process can also receive.
+async fn open_publisher(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn MessagePublisher>, Option<Arc<dyn QueueTransport>>)> {
+    if let BrokerSettings::ServiceBus(service_bus) = &settings.broker {
+        return Ok((Arc::new(ServiceBusPublisher::new(service_bus)?), None));
+    }
+    let queues = open_broker(settings).await?;
+    Ok((
+        Arc::clone(&queues) as Arc<dyn MessagePublisher>,
+        Some(queues),
+    ))
+}
+
 /// The queue broker: the queue tables of the SQLite file in the data directory, or RabbitMQ.
-/// The local host opens its own handle with this, beside the handler's.
+/// The local host opens its own handle with this, beside the handler's. Service Bus is
+/// received by the Azure Functions host, never by ours.
 pub async fn open_broker(settings: &Settings) -> anyhow::Result<Arc<dyn QueueTransport>> {
     let transport: Arc<dyn QueueTransport> = match &settings.broker {
         BrokerSettings::Embedded => {
@@ -75,6 +97,10 @@ pub async fn open_broker(settings: &Settings) -> anyhow::Result<Arc<dyn QueueTra
         BrokerSettings::RabbitMq { url, shards } => {
             Arc::new(RabbitQueue::connect(url, usize::from(*shards)).await?)
         }
+        BrokerSettings::ServiceBus(_) => anyhow::bail!(
+            "QUEUE_TRANSPORT=servicebus is received by the Azure Functions host; \
+             the local host and tools use embedded or rabbitmq"
+        ),
     };
     Ok(Namespaced::wrap(transport, &settings.queue_namespace))
 }

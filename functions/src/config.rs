@@ -1,5 +1,6 @@
 //! All configuration in one typed struct, read from the environment and validated at start-up.
 
+use orders_adapters::servicebus::ServiceBusSettings;
 use orders_adapters::system_of_record::SqlSettings;
 use orders_auth::AuthSettings;
 pub use orders_core::env::ConfigError;
@@ -15,6 +16,8 @@ pub enum BrokerSettings {
     Embedded,
     /// RabbitMQ, each queue sharded over `shards` single-active-consumer quorum queues.
     RabbitMq { url: String, shards: u16 },
+    /// Azure Service Bus: intake sends; the Functions host's bindings receive.
+    ServiceBus(ServiceBusSettings),
 }
 
 #[derive(Debug, Clone)]
@@ -63,10 +66,11 @@ impl Settings {
                 url: env.required("RABBITMQ_URL", "QUEUE_TRANSPORT=rabbitmq")?,
                 shards: env.parse("RABBITMQ_SHARDS", 8)?,
             },
+            "servicebus" => BrokerSettings::ServiceBus(ServiceBusSettings::from_env(&env)?),
             other => {
                 return Err(ConfigError::new(
                     "QUEUE_TRANSPORT",
-                    format!("{other:?} is not embedded or rabbitmq"),
+                    format!("{other:?} is not embedded, rabbitmq or servicebus"),
                 ));
             }
         };
@@ -132,6 +136,10 @@ mod tests {
             (
                 &[("SQL_PROVIDER", "sqlserver")][..],
                 "SQLSERVER_CONNECTION_STRING",
+            ),
+            (
+                &[("QUEUE_TRANSPORT", "servicebus")][..],
+                "ServiceBusConnection__fullyQualifiedNamespace",
             ),
             (
                 &[("AUTH_MODE", "oidc"), ("JWT_ISSUER", "issuer")][..],

@@ -40,7 +40,7 @@ pub async fn accept_order(
         // once persisted.
         tracing::warn!(error = %err, %correlation_id, "workflow state unavailable; accepting without it");
     }
-    app.broker
+    app.publisher
         .publish(OrderAccepted::QUEUE, message(&event, trace))
         .await
         .map_err(|err| {

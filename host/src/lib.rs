@@ -130,7 +130,10 @@ pub async fn start(
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (handler, transport, child, hub) = if settings.in_process {
         let state = AppState::from_settings(handler_settings).await?;
-        let transport = Arc::clone(&state.broker);
+        let transport = state
+            .queues
+            .clone()
+            .context("the local host drives QUEUE_TRANSPORT embedded or rabbitmq")?;
         let hub = embedded_hub(&state, settings.hub_limits.clone()).await?;
         (
             Handler::InProcess(orders_functions::api::router(state)),

@@ -4,11 +4,8 @@
 //! nor put a fresh token on each connection: this is the few lines we need instead.
 
 use super::{DbError, SqlServerAuth, SqlServerConfig};
+use crate::entra::entra_credential;
 use azure_core::credentials::TokenCredential;
-use azure_identity::{
-    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
-    UserAssignedId,
-};
 use orders_core::ports::BackendError;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -78,21 +75,6 @@ impl Connector {
         super::run_batch(&mut client, SESSION_OPTIONS).await?;
         Ok(client)
     }
-}
-
-fn entra_credential(client_id: Option<&str>) -> azure_core::Result<Arc<dyn TokenCredential>> {
-    let credential: Arc<dyn TokenCredential> = match client_id {
-        Some(id) => ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
-            user_assigned_id: Some(UserAssignedId::ClientId(id.to_owned())),
-            ..Default::default()
-        }))?,
-        // App Service, Functions and Container Apps set IDENTITY_ENDPOINT for their identity.
-        None if std::env::var_os("IDENTITY_ENDPOINT").is_some() => {
-            ManagedIdentityCredential::new(None)?
-        }
-        None => DeveloperToolsCredential::new(None)?,
-    };
-    Ok(credential)
 }
 
 async fn open(config: Config) -> Result<Client, DbError> {

@@ -176,6 +176,11 @@ async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn QueueTransport>> {
             format!("the embedded queue at {}", db.display())
         }
         BrokerSettings::RabbitMq { url, .. } => format!("RabbitMQ at {}", redact(url)),
+        BrokerSettings::ServiceBus(sb) => bail!(
+            "Service Bus dead letters are in {}'s $DeadLetterQueue: use Service Bus Explorer \
+             in the Azure portal or `az servicebus`",
+            sb.namespace
+        ),
     };
     match tokio::time::timeout(
         CONNECT_TIMEOUT,
