@@ -52,6 +52,7 @@ fn message(order_id: i64) -> FanoutMessage {
             status: OrderStatus::Completed,
             order_id: Some(OrderId::new(order_id)),
         },
+        traceparent: None,
     }
 }
 

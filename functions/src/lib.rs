@@ -8,7 +8,6 @@ pub mod extract;
 mod idempotency;
 mod intake;
 pub mod problem;
-pub mod telemetry;
 pub mod trace_context;
 pub mod triggers;
 

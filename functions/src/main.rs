@@ -1,10 +1,10 @@
 use anyhow::Context;
-use orders_functions::{App, Settings, telemetry};
+use orders_functions::{App, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("invalid configuration")?;
-    telemetry::init(settings.log_json);
+    let _telemetry = orders_telemetry::init("handler", settings.log_json);
     tracing::info!(?settings, "starting handler");
     let app = App::build(settings).await?;
     tracing::info!(

@@ -1,11 +1,11 @@
 use anyhow::Context;
 use functions_host::HostSettings;
-use orders_functions::{Settings, telemetry};
+use orders_functions::Settings;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let handler_settings = Settings::from_env().context("invalid handler configuration")?;
-    telemetry::init(handler_settings.log_json);
+    let _telemetry = orders_telemetry::init("functions-host", handler_settings.log_json);
     let settings = HostSettings::from_env().context("invalid host configuration")?;
     let host = functions_host::start(settings, handler_settings).await?;
     println!("Contoso Orders is up: http://127.0.0.1:{}/", host.port);

@@ -88,6 +88,9 @@ impl QueueTrigger {
                         message_id = %delivery.message_id,
                         delivery_count = delivery.delivery_count
                     );
+                    if let Some(parent) = delivery.properties.get("traceparent") {
+                        orders_telemetry::continue_trace(&span, parent);
+                    }
                     self.handle(delivery).instrument(span).await;
                 }
                 Ok(None) => {}
@@ -139,11 +142,15 @@ impl QueueTrigger {
                 other => other.to_string(),
             };
             let mut properties = delivery.properties.clone();
-            if let Some(trace) = properties
-                .get("traceparent")
-                .and_then(|t| orders_functions::trace_context::TraceParent::parse(t))
-            {
-                properties.insert("traceparent".into(), trace.child().to_string());
+            // The trigger span's own ids when traces are exported, else a child of the input's.
+            let trace = orders_telemetry::current_traceparent().or_else(|| {
+                properties
+                    .get("traceparent")
+                    .and_then(|t| orders_functions::trace_context::TraceParent::parse(t))
+                    .map(|t| t.child().to_string())
+            });
+            if let Some(trace) = trace {
+                properties.insert("traceparent".into(), trace);
             }
             let message = OutboundMessage {
                 message_id: format!("{}:{}", delivery.message_id, output.binding),

@@ -27,8 +27,19 @@ impl FanoutSource {
     }
 }
 
-/// Delivers one message to the user's connections that completed the handshake.
+/// Delivers one message to the user's connections that completed the handshake, in a `push`
+/// span that joins the order's trace.
 pub fn deliver(registry: &Registry, metrics: &Metrics, message: &FanoutMessage) -> usize {
+    let span = tracing::info_span!(
+        "push",
+        correlation_id = %message.notification.correlation_id,
+        status = ?message.notification.status,
+        delivered = tracing::field::Empty,
+    );
+    if let Some(traceparent) = &message.traceparent {
+        orders_telemetry::continue_trace(&span, traceparent);
+    }
+    let _entered = span.enter();
     let started = Instant::now();
     Metrics::incr(&metrics.notifications_received);
     let argument = serde_json::to_value(&message.notification).expect("notifications serialise");
@@ -41,6 +52,7 @@ pub fn deliver(registry: &Registry, metrics: &Metrics, message: &FanoutMessage) 
         }
     }
     metrics.record_lag(started.elapsed().as_micros() as u64);
+    span.record("delivered", delivered);
     delivered
 }
 

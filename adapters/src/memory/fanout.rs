@@ -9,12 +9,27 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// One notification for one user, as every hub replica receives it. On the Redis channel it is
-/// JSON: `{"userId":"…","notification":{"correlationId":"…","status":"COMPLETED","orderId":42}}`.
+/// JSON: `{"userId":"…","notification":{"correlationId":"…","status":"COMPLETED","orderId":42},
+/// "traceparent":"00-…"}`; the `traceparent` (present when traces are exported) lets the hub's
+/// push join the order's trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FanoutMessage {
     pub user_id: UserId,
     pub notification: Notification,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
+impl FanoutMessage {
+    /// The message for `user`, in the publishing span's trace.
+    pub fn new(user: &UserId, notification: &Notification) -> Self {
+        FanoutMessage {
+            user_id: user.clone(),
+            notification: notification.clone(),
+            traceparent: orders_telemetry::current_traceparent(),
+        }
+    }
 }
 
 /// How many messages a slow subscriber may fall behind before it misses some (it then sees
@@ -52,10 +67,7 @@ impl NotificationFanout for MemoryFanout {
         user: &UserId,
         notification: &Notification,
     ) -> Result<(), BackendError> {
-        let message = FanoutMessage {
-            user_id: user.clone(),
-            notification: notification.clone(),
-        };
+        let message = FanoutMessage::new(user, notification);
         // Sending fails only when nobody subscribes: then no user is connected to tell.
         let _ = self.sender.send(message);
         Ok(())

@@ -71,10 +71,7 @@ impl NotificationFanout for RedisFanout {
         user: &UserId,
         notification: &Notification,
     ) -> Result<(), BackendError> {
-        let message = FanoutMessage {
-            user_id: user.clone(),
-            notification: notification.clone(),
-        };
+        let message = FanoutMessage::new(user, notification);
         let payload = serde_json::to_string(&message).expect("notifications serialise to JSON");
         // The receiver count is not checked: no replica listening means nobody is connected.
         timed(

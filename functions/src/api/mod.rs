@@ -45,7 +45,12 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id)
+            let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id);
+            // A caller's W3C trace context makes this request part of its trace.
+            if let Some(parent) = req.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+                orders_telemetry::continue_trace(&span, parent);
+            }
+            span
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)

@@ -62,7 +62,11 @@ pub async fn place(
     // Runs to the end even if the client goes away, so a claimed key is always answered or freed.
     let owner = caller.user_id;
     let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok());
-    let trace = TraceParent::continue_or_start(incoming);
+    // With traces exported (the HTTP span joined the caller's trace), the message carries this
+    // span's ids so the next hop is its child.
+    let trace = orders_telemetry::current_traceparent()
+        .and_then(|exported| TraceParent::parse(&exported))
+        .unwrap_or_else(|| TraceParent::continue_or_start(incoming));
     tracing::Span::current().record("trace_id", trace.trace_id.as_str());
     let task = async move {
         let accepted = intake::accept_order(&app, &owner, &lines, &trace).await;

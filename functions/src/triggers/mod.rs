@@ -20,16 +20,22 @@ pub fn router() -> Router<AppState> {
 /// count, and the trace id carried in the message's `traceparent`.
 fn invocation_span(function: &'static str, request: &invocation::InvokeRequest) -> tracing::Span {
     let props = request.properties();
-    let trace_id = props
+    let traceparent = props
         .get("traceparent")
+        .filter(|raw| crate::trace_context::TraceParent::parse(raw).is_some());
+    let trace_id = traceparent
         .and_then(|raw| crate::trace_context::TraceParent::parse(raw))
         .map(|tp| tp.trace_id)
         .unwrap_or_default();
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "invocation",
         function,
         correlation_id = props.get("correlationId").map(String::as_str).unwrap_or(""),
         delivery_count = request.delivery_count(),
         trace_id
-    )
+    );
+    if let Some(parent) = traceparent {
+        orders_telemetry::continue_trace(&span, parent);
+    }
+    span
 }
