@@ -30,9 +30,6 @@ pub struct HostConfig {
     pub executable: String,
     pub route_prefix: String,
     pub function_timeout: Duration,
-    /// Deliveries after which a failing message is dead-lettered (Service Bus' queue property;
-    /// set locally as `extensions.serviceBus.maxDeliveryCount`, default 10).
-    pub max_delivery_count: u32,
     pub max_concurrent_sessions: usize,
     pub max_concurrent_calls: usize,
 }
@@ -114,7 +111,6 @@ impl HostConfig {
                 .as_str()
                 .and_then(timespan)
                 .unwrap_or(Duration::from_secs(300)),
-            max_delivery_count: count(&bus["maxDeliveryCount"], 10).clamp(1, 1000) as u32,
             max_concurrent_sessions: count(&bus["maxConcurrentSessions"], 8).max(1) as usize,
             max_concurrent_calls: count(&bus["maxConcurrentCalls"], 16).max(1) as usize,
         })

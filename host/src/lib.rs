@@ -44,6 +44,10 @@ pub struct HostSettings {
     /// Run the handler in this process (embedded mode) instead of as a child process.
     pub in_process: bool,
     pub handler_bin: Option<PathBuf>,
+    /// Deliveries after which a failing message is dead-lettered. In Azure this is the queue's
+    /// `maxDeliveryCount` (set in infra-bicep), not a host.json setting; locally
+    /// `HOST_MAX_DELIVERY_COUNT`, default 10 as there.
+    pub max_delivery_count: u32,
     pub retry_base: Duration,
     pub retry_max: Duration,
     /// Receive loops per queue trigger; host.json's concurrency settings when unset.
@@ -79,6 +83,10 @@ impl HostSettings {
             port: number("PORT", 7071)?.try_into().context("PORT")?,
             in_process,
             handler_bin: var("HANDLER_BIN").map(PathBuf::from),
+            max_delivery_count: number("HOST_MAX_DELIVERY_COUNT", 10)?
+                .clamp(1, 1000)
+                .try_into()
+                .context("HOST_MAX_DELIVERY_COUNT")?,
             retry_base: Duration::from_millis(number("HOST_RETRY_BASE_MS", 1000)?),
             retry_max: Duration::from_millis(number("HOST_RETRY_MAX_MS", 30_000)?),
             workers: var("HOST_WORKERS")
@@ -222,7 +230,7 @@ fn spawn_triggers(
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let retry = RetryPolicy {
-        max_delivery_count: app.host.max_delivery_count,
+        max_delivery_count: settings.max_delivery_count,
         base: settings.retry_base,
         max: settings.retry_max,
     };

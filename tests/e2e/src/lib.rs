@@ -49,6 +49,7 @@ async fn spawn_hosts(
             port: 0,
             in_process: mode == Mode::Embedded,
             handler_bin: None,
+            max_delivery_count: 10,
             retry_base: Duration::from_millis(20),
             retry_max: Duration::from_millis(100),
             workers: (mode == Mode::Servers).then_some(2),

@@ -95,7 +95,10 @@ async fn a_poison_message_is_dead_lettered_while_others_flow_and_replays_once_fi
 
     let dead = wait_for_dead_letter(broker.as_ref()).await;
     assert_eq!(dead.message_id, poison.correlation_id.to_string());
-    assert_eq!(dead.delivery_count, 10, "maxDeliveryCount from host.json");
+    assert_eq!(
+        dead.delivery_count, 10,
+        "HOST_MAX_DELIVERY_COUNT, 10 as the queues in Azure"
+    );
     assert!(
         dead.reason.contains("503"),
         "the last error is kept: {}",

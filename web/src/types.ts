@@ -1,0 +1,73 @@
+// The API's shapes (functions/openapi.json). Money: decimal strings plus integer cents.
+
+export type OrderStatus = "ACCEPTED" | "PROCESSING" | "COMPLETED" | "FAILED";
+
+export interface Product {
+  productId: string;
+  name: string;
+  category: string;
+  vendor: string;
+  imageUrl: string;
+  price: string;
+  priceCents: number;
+  discount: number;
+  finalPrice: string;
+  finalPriceCents: number;
+  currency: string;
+  billingPeriod: "monthly" | "quarterly" | "yearly" | "one-time" | string;
+  isSubscription: boolean;
+}
+
+export interface Page<T> {
+  offset: number;
+  size: number;
+  total: number;
+  items: T[];
+}
+
+export interface OrderItem {
+  productId: string;
+  productName: string;
+  unitPrice: string;
+  unitPriceCents: number;
+  quantity: number;
+}
+
+export interface Order {
+  orderId: number | null;
+  correlationId: string;
+  status: OrderStatus;
+  createdAt: string | null;
+  completedAt: string | null;
+  total: string | null;
+  totalCents: number | null;
+  currency: string;
+  items: OrderItem[];
+}
+
+export interface Accepted {
+  correlationId: string;
+  status: "ACCEPTED";
+  statusUrl: string;
+}
+
+export interface Notification {
+  correlationId: string;
+  status: OrderStatus;
+  orderId: number | null;
+}
+
+export interface DevToken {
+  accessToken: string;
+  tokenType: string;
+  expiresIn: number;
+}
+
+export interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  field?: string;
+  productIds?: string[];
+}

@@ -1,0 +1,149 @@
+import { useEffect, useState } from "preact/hooks";
+import { getOrder } from "../api";
+import { ErrorBox, formatTime, PageTitle, Spinner, StatusBadge, statusLabel } from "../components";
+import { describeError, type ErrorMessage } from "../errors";
+import { formatCents, lineCents } from "../money";
+import { href, navigate } from "../router";
+import { useStore } from "../store";
+import { applyOrder, isFinal, rank, tracked } from "../tracker";
+import { resyncTick } from "../hub";
+import type { Order, OrderStatus } from "../types";
+import { DeleteButton } from "./DeleteButton";
+
+export function OrderView({ correlationId }: { correlationId: string }) {
+  const all = useStore(tracked);
+  const resync = useStore(resyncTick);
+  const [order, setOrder] = useState<Order | null>(null);
+  const [error, setError] = useState<ErrorMessage | null>(null);
+  const [reload, setReload] = useState(0);
+  const t = all[correlationId];
+
+  // Re-read from the API on open, after every hub (re)connect, and when a notification moved this
+  // order beyond what we have (to get the persisted items and times).
+  const known = t?.status;
+  useEffect(() => {
+    if (order && known && (rank(known) > rank(order.status) || (isFinal(known) && order.items.length === 0))) {
+      setReload((n) => n + 1);
+    }
+  }, [known]);
+  useEffect(() => {
+    const ctrl = new AbortController();
+    setError(null);
+    getOrder(correlationId, ctrl.signal).then(
+      (o) => {
+        applyOrder(o);
+        setOrder(o);
+      },
+      (e) => {
+        if ((e as Error).name !== "AbortError") setError(describeError(e, "order"));
+      },
+    );
+    return () => ctrl.abort();
+  }, [correlationId, resync, reload]);
+
+  const status: OrderStatus | null =
+    t && order ? (rank(t.status) >= rank(order.status) ? t.status : order.status) : (t?.status ?? order?.status ?? null);
+  const times = t?.times ?? {};
+  const orderId = order?.orderId ?? t?.orderId ?? null;
+
+  const steps: OrderStatus[] = status === "FAILED" ? ["ACCEPTED", "PROCESSING", "FAILED"] : ["ACCEPTED", "PROCESSING", "COMPLETED"];
+
+  return (
+    <section class="order" data-testid="order-view" data-correlation-id={correlationId}>
+      <p class="crumbs">
+        <a href={href("/orders")}>← All orders</a>
+      </p>
+      <PageTitle focusKey={`order-${correlationId}`}>{orderId ? `Order #${orderId}` : "Your order"}</PageTitle>
+      <p class="cid">
+        Correlation ID <code data-testid="correlation-id">{correlationId}</code>
+      </p>
+      {error && !status && <ErrorBox error={error} onRetry={() => setReload((n) => n + 1)} />}
+      {!error && !status && <Spinner label="Loading the order…" />}
+      {status && (
+        <>
+          <div class="status-line" aria-live="polite" aria-atomic="true">
+            Status: <StatusBadge status={status} testid="order-status" />
+          </div>
+          <ol class="timeline" data-testid="timeline">
+            {steps.map((s) => {
+              const reached = rank(status) >= rank(s) && (s !== "COMPLETED" || status === "COMPLETED");
+              const current = s === status;
+              return (
+                <li
+                  class={`step${reached ? " done" : ""}${current ? " current" : ""}${s === "FAILED" ? " failed" : ""}`}
+                  data-testid={`step-${s.toLowerCase()}`}
+                  data-reached={reached ? "true" : "false"}
+                  aria-current={current ? "step" : undefined}
+                >
+                  <span class="dot" aria-hidden="true" />
+                  <span class="step-name">{statusLabel(s)}</span>
+                  <span class="step-time">{reached ? formatTime(times[s]) : current ? "now" : "pending"}</span>
+                </li>
+              );
+            })}
+          </ol>
+          {error && <ErrorBox error={error} onRetry={() => setReload((n) => n + 1)} />}
+        </>
+      )}
+      {order && order.items.length > 0 && (
+        <div class="order-details">
+          <h2>Items</h2>
+          <div class="table-wrap">
+            <table class="items" data-testid="order-items">
+              <thead>
+                <tr>
+                  <th scope="col">Product</th>
+                  <th scope="col" class="num">
+                    Unit price
+                  </th>
+                  <th scope="col" class="num">
+                    Qty
+                  </th>
+                  <th scope="col" class="num">
+                    Line total
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {order.items.map((i) => (
+                  <tr data-testid="order-item" data-product-id={i.productId}>
+                    <td>
+                      <a href={href(`/product/${i.productId}`)}>{i.productName}</a>
+                      <span class="meta"> {i.productId}</span>
+                    </td>
+                    <td class="num">{formatCents(i.unitPriceCents, order.currency)}</td>
+                    <td class="num">{i.quantity}</td>
+                    <td class="num">{formatCents(lineCents(i.unitPriceCents, i.quantity), order.currency)}</td>
+                  </tr>
+                ))}
+              </tbody>
+              <tfoot>
+                <tr>
+                  <th scope="row" colSpan={3}>
+                    Total
+                  </th>
+                  <td class="num" data-testid="order-total">
+                    <strong>{order.totalCents !== null ? formatCents(order.totalCents, order.currency) : "—"}</strong>
+                  </td>
+                </tr>
+              </tfoot>
+            </table>
+          </div>
+          <dl class="facts">
+            <dt>Placed</dt>
+            <dd>{formatTime(order.createdAt)}</dd>
+            <dt>Completed</dt>
+            <dd>{formatTime(order.completedAt)}</dd>
+          </dl>
+          {order.orderId !== null && (
+            <DeleteButton
+              orderId={order.orderId}
+              correlationId={order.correlationId}
+              onDeleted={() => navigate(href("/orders"))}
+            />
+          )}
+        </div>
+      )}
+    </section>
+  );
+}
