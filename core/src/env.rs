@@ -78,6 +78,29 @@ impl<'a> Env<'a> {
         Ok(value)
     }
 
+    /// Comma-separated exact `http(s)` origins (CORS); never `*`. None when unset.
+    pub fn origins(&self, name: &'static str) -> Result<Vec<String>, ConfigError> {
+        let origins: Vec<String> = self
+            .string(name)
+            .map(|raw| {
+                raw.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match origins
+            .iter()
+            .find(|o| *o == "*" || !(o.starts_with("http://") || o.starts_with("https://")))
+        {
+            Some(bad) => Err(ConfigError::new(
+                name,
+                format!("{bad:?} is not an exact http(s) origin (never '*')"),
+            )),
+            None => Ok(origins),
+        }
+    }
+
     pub fn seconds(
         &self,
         name: &'static str,

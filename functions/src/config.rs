@@ -40,6 +40,9 @@ pub struct Settings {
     pub idempotency_ttl: Duration,
     /// Log lines as JSON (for log shippers) instead of text.
     pub log_json: bool,
+    /// `API_CORS_ORIGINS`: exact origins of an SPA served elsewhere (Azure static hosting);
+    /// none means same-origin only, as the local host serves the SPA.
+    pub cors_origins: Vec<String>,
 }
 
 impl Settings {
@@ -92,6 +95,7 @@ impl Settings {
             workflow_ttl: env.seconds("WORKFLOW_TTL_SECS", 3600, 60..=86_400)?,
             idempotency_ttl: env.seconds("IDEMPOTENCY_TTL_SECS", 86_400, 60..=604_800)?,
             log_json: env.string("LOG_FORMAT").as_deref() == Some("json"),
+            cors_origins: env.origins("API_CORS_ORIGINS")?,
         })
     }
 }
@@ -137,6 +141,7 @@ mod tests {
                 &[("SQL_PROVIDER", "sqlserver")][..],
                 "SQLSERVER_CONNECTION_STRING",
             ),
+            (&[("API_CORS_ORIGINS", "*")][..], "API_CORS_ORIGINS"),
             (
                 &[("QUEUE_TRANSPORT", "servicebus")][..],
                 "ServiceBusConnection__fullyQualifiedNamespace",

@@ -15,10 +15,16 @@ use std::collections::HashMap;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A JSON body: 415 without a JSON content type, 413 over the size limit, 400 naming the field
-/// for malformed JSON or a wrong type.
+/// for malformed JSON, a wrong type, or an array where the contract has an object.
 pub struct ValidJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ValidJson<T> {
+/// A request body that is a JSON object, with the fields whose arrays hold objects. serde's
+/// derived structs also accept arrays (`["AZ-104", 1]` for a line); the contract does not.
+pub trait ObjectBody {
+    const OBJECT_ARRAYS: &'static [&'static str] = &[];
+}
+
+impl<T: DeserializeOwned + ObjectBody, S: Send + Sync> FromRequest<S> for ValidJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -47,8 +53,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ValidJson<T> {
                         ApiError::bad_request("body", rejection.body_text())
                     }
                 })?;
+        require_objects(&bytes, T::OBJECT_ARRAYS)?;
         parse_json(&bytes).map(ValidJson)
     }
+}
+
+fn require_objects(bytes: &[u8], object_arrays: &[&str]) -> Result<(), ApiError> {
+    // Malformed JSON is left to `parse_json`, which says where it breaks.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(());
+    };
+    let Some(object) = value.as_object() else {
+        return Err(ApiError::bad_request("body", "must be a JSON object"));
+    };
+    for field in object_arrays {
+        if let Some(serde_json::Value::Array(elements)) = object.get(*field)
+            && let Some(i) = elements.iter().position(|e| !e.is_object())
+        {
+            return Err(ApiError::bad_request(
+                format!("{field}[{i}]"),
+                "must be a JSON object",
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

@@ -14,12 +14,13 @@ use tower_http::services::{ServeDir, ServeFile};
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 
-/// The built SPA. Paths with no file get `index.html`, so deep links load the app; a missing
-/// asset is a plain 404, never an HTML page cached for a year.
+/// The built SPA. A missing path without a file extension gets `index.html`, so deep links load
+/// the app; a missing file (`/assets/x.js`, `/images/y.svg`) is a plain 404, never an HTML page
+/// served as a script or an image.
 #[derive(Clone)]
 pub struct Site {
     pages: Compression<ServeDir<ServeFile>>,
-    assets: Compression<ServeDir>,
+    files: Compression<ServeDir>,
 }
 
 impl Site {
@@ -34,15 +35,20 @@ impl Site {
         Ok(Site {
             pages: CompressionLayer::new()
                 .layer(ServeDir::new(dir).fallback(ServeFile::new(index))),
-            assets: CompressionLayer::new().layer(ServeDir::new(dir)),
+            files: CompressionLayer::new().layer(ServeDir::new(dir)),
         })
     }
 
     /// Answers a GET or HEAD.
     pub async fn serve(&self, request: Request) -> Response {
-        let immutable = request.uri().path().starts_with("/assets/");
-        let served = if immutable {
-            self.assets
+        let path = request.uri().path();
+        let immutable = path.starts_with("/assets/");
+        let is_file = path
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name.contains('.'));
+        let served = if is_file {
+            self.files
                 .clone()
                 .oneshot(request)
                 .await

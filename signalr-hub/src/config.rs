@@ -122,24 +122,7 @@ impl Settings {
         let auth = AuthSettings::from_env(&env)?;
         let sql = SqlSettings::from_env(&env)?;
         let limits = Limits::from_env(&env)?;
-        let cors_origins = env
-            .string("HUB_CORS_ORIGINS")
-            .map(|raw| {
-                raw.split(',')
-                    .map(|o| o.trim().trim_end_matches('/').to_owned())
-                    .filter(|o| !o.is_empty())
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        if let Some(bad) = cors_origins
-            .iter()
-            .find(|o| *o == "*" || !(o.starts_with("http://") || o.starts_with("https://")))
-        {
-            return Err(ConfigError::new(
-                "HUB_CORS_ORIGINS",
-                format!("{bad:?} is not an exact http(s) origin (never '*')"),
-            ));
-        }
+        let cors_origins = env.origins("HUB_CORS_ORIGINS")?;
         Ok(Settings {
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
             port,

@@ -1,7 +1,7 @@
 //! `POST /dev/token`: a signed token for any user name. Only routed when AUTH_MODE=dev.
 
 use crate::app::AppState;
-use crate::extract::ValidJson;
+use crate::extract::{ObjectBody, ValidJson};
 use crate::problem::ApiError;
 use axum::Json;
 use axum::extract::State;
@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 pub struct TokenRequest {
     user_id: String,
 }
+
+impl ObjectBody for TokenRequest {}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

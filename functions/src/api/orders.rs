@@ -2,7 +2,7 @@
 
 use super::dto::{AcceptedDto, OrderDto, PageDto};
 use crate::app::AppState;
-use crate::extract::{Caller, PathText, QueryParams, ValidJson};
+use crate::extract::{Caller, ObjectBody, PathText, QueryParams, ValidJson};
 use crate::idempotency::{self, Claim};
 use crate::intake;
 use crate::problem::ApiError;
@@ -20,6 +20,10 @@ use tracing::Instrument;
 #[derive(Deserialize)]
 pub struct PlaceOrderRequest {
     items: Vec<LineRequest>,
+}
+
+impl ObjectBody for PlaceOrderRequest {
+    const OBJECT_ARRAYS: &'static [&'static str] = &["items"];
 }
 
 #[derive(Deserialize)]

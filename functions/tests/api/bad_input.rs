@@ -46,6 +46,12 @@ async fn malformed_or_mistyped_json_is_a_400_naming_the_field() {
             "items[0].quantity",
         ),
         ("{\"items\": [{\"productId\": \"AZ-104\"}]}", "items[0]"),
+        // serde would take these as structs; the contract says objects.
+        ("[[{\"productId\": \"AZ-104\", \"quantity\": 1}]]", "body"),
+        (
+            "{\"items\": [{\"productId\": \"AZ-104\", \"quantity\": 1}, [\"AZ-900\", 1]]}",
+            "items[1]",
+        ),
     ] {
         let problem = rejected(&app, &token, body, 400).await;
         assert_eq!(problem["field"], field, "{body}: {problem}");

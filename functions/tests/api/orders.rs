@@ -352,3 +352,75 @@ async fn an_unconfirmed_publish_is_a_503_and_frees_the_idempotency_key() {
     assert!(!retried.headers().contains_key("idempotent-replayed"));
     assert_eq!(app.placed_count().await, 1);
 }
+
+#[tokio::test]
+async fn cross_origin_calls_only_from_the_configured_spa_origin() {
+    let spa = "https://shop.contoso.example";
+    let app = TestApp::spawn_with(&[("API_CORS_ORIGINS", spa)]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/api/orders", app.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,idempotency-key",
+            )
+            .send()
+    };
+    let allowed = preflight(spa).await.unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(allowed.headers()["access-control-allow-origin"], spa);
+    let allowed_headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed_headers.contains("idempotency-key"),
+        "{allowed_headers}"
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    // The SPA can read what it needs from a real answer.
+    let token = app.token("alice").await;
+    let placed = app
+        .post("/api/orders")
+        .header("origin", spa)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"items": [{"productId": "AZ-104", "quantity": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), 202);
+    let exposed = placed.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in [
+        "location",
+        "retry-after",
+        "x-request-id",
+        "idempotent-replayed",
+    ] {
+        assert!(exposed.contains(header), "{header} not in {exposed}");
+    }
+}
+
+#[tokio::test]
+async fn without_origins_there_are_no_cors_headers() {
+    let app = TestApp::spawn().await;
+    let answer = app
+        .get("/api/products")
+        .header("origin", "https://shop.contoso.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

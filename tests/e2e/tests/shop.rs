@@ -50,8 +50,12 @@ async fn serves_the_spa_beside_the_functions() {
         "{asset}"
     );
     assert!(asset.contains("content-encoding: gzip"), "{asset}");
-    // A missing asset is a 404, never index.html cached for a year.
+    // A missing file is a 404, never index.html served as a script or an image.
     assert_eq!(get("/assets/gone-000.js").await.unwrap().status(), 404);
+    assert_eq!(
+        get("/images/products/none.svg").await.unwrap().status(),
+        404
+    );
 
     // The functions keep their routes; trigger endpoints stay unreachable.
     let products: Value = get("/api/products?size=1")
