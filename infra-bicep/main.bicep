@@ -41,7 +41,6 @@ param deployerPrincipalType string = 'User'
 param hubMinReplicas int = 2
 param hubMaxReplicas int = 10
 param hubConcurrentConnections int = 1000
-param hubStickySessions bool = true
 param collectorImage string = 'otel/opentelemetry-collector-contrib:0.111.0'
 @allowed(['Basic', 'Standard', 'Premium'])
 param redisSku string = 'Standard'
@@ -180,7 +179,6 @@ module containerApps 'modules/containerapps.bicep' = {
     hubMinReplicas: hubMinReplicas
     hubMaxReplicas: hubMaxReplicas
     hubConcurrentConnections: hubConcurrentConnections
-    hubStickySessions: hubStickySessions
     redisUrlSecretUri: secrets.outputs.redisUrlSecretUri
     appInsightsSecretUri: secrets.outputs.appInsightsSecretUri
     spaOrigin: web.outputs.origin

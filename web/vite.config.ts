@@ -1,4 +1,5 @@
 import { defineConfig } from "vite";
+import { productImagesPlugin } from "./product-images";
 
 // `npm run dev` serves the SPA on http://127.0.0.1:5173 and proxies the API, the dev token and
 // the SignalR hub to a locally running Functions host (scripts/run) on 7071. Point the proxy
@@ -9,6 +10,8 @@ const hubTarget = process.env.HUB_TARGET || apiTarget;
 export default defineConfig({
   // Relative asset URLs: the built SPA works from any folder of any static host.
   base: "./",
+  // dist/images/products/{id}.svg, one per catalog entry (the catalog's imageUrl).
+  plugins: [productImagesPlugin()],
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
   server: {
     host: "127.0.0.1",

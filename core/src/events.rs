@@ -79,6 +79,10 @@ pub struct OrderAccepted {
     pub user_id: UserId,
     pub items: Vec<OrderLine>,
     pub accepted_at: DateTime<Utc>,
+    /// The W3C trace context of intake, also in the body for brokers whose triggers pass no
+    /// message properties (the RabbitMQ trigger under `func start`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl IntegrationEvent for OrderAccepted {
@@ -104,6 +108,10 @@ impl OrderAccepted {
 pub struct OrderProcessed {
     pub correlation_id: CorrelationId,
     pub order_id: OrderId,
+    /// The W3C trace context of the processing. It rides in the body because a custom
+    /// handler's output binding sets only the body: no application properties cross this hop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl IntegrationEvent for OrderProcessed {
@@ -138,6 +146,7 @@ mod tests {
                 quantity: 2,
             }],
             accepted_at: Utc::now(),
+            traceparent: None,
         }
     }
 

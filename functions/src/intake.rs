@@ -26,6 +26,7 @@ pub async fn accept_order(
         user_id: owner.clone(),
         items,
         accepted_at: chrono::Utc::now(),
+        traceparent: Some(trace.to_string()),
     };
 
     // Status first, then publish: the processor may advance the status as soon as the message is

@@ -131,9 +131,10 @@ impl QueueTrigger {
         }
     }
 
-    /// Publishes each output binding's value. Message ids derive from the input's, so a
-    /// redelivered input yields the same output ids (duplicate detection can drop them), and the
-    /// correlation id and trace context travel on.
+    /// Publishes each output binding's value, as a custom handler's output binding does in
+    /// Azure: the body only, no application properties (the function puts what the next hop
+    /// needs, trace context included, in the body). Message ids derive from the input's, so a
+    /// redelivered input yields the same output ids.
     async fn apply_outputs(&self, delivery: &Delivery, answer: &Value) -> Result<(), String> {
         for output in &self.outputs {
             let body = match &answer["Outputs"][&output.binding] {
@@ -141,22 +142,11 @@ impl QueueTrigger {
                 Value::String(text) => text.clone(),
                 other => other.to_string(),
             };
-            let mut properties = delivery.properties.clone();
-            // The trigger span's own ids when traces are exported, else a child of the input's.
-            let trace = orders_telemetry::current_traceparent().or_else(|| {
-                properties
-                    .get("traceparent")
-                    .and_then(|t| orders_functions::trace_context::TraceParent::parse(t))
-                    .map(|t| t.child().to_string())
-            });
-            if let Some(trace) = trace {
-                properties.insert("traceparent".into(), trace);
-            }
             let message = OutboundMessage {
                 message_id: format!("{}:{}", delivery.message_id, output.binding),
                 session_id: None,
                 body,
-                properties,
+                properties: Default::default(),
             };
             self.transport
                 .publish(&output.queue, message)

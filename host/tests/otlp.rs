@@ -140,10 +140,12 @@ async fn one_order_is_one_trace_across_every_hop() {
     let trace_id: Vec<u8> = (0..16)
         .map(|i| u8::from_str_radix(&TRACE_ID[2 * i..2 * i + 2], 16).unwrap())
         .collect();
-    // http + place_order, then per function: trigger + http + invocation; then two pushes
-    // (PROCESSING, COMPLETED): 10 spans carry the caller's trace id.
+    // http + place_order; OrderProcess: trigger + http + invocation + push (PROCESSING);
+    // OrderNotify: invocation + push (COMPLETED), joined through the traceparent in the
+    // OrderProcessed body (the emulator's notify trigger span, like Azure's, starts its own
+    // trace, as output bindings carry no properties): 8 spans carry the caller's trace id.
     assert!(
-        occurrences(&all, &trace_id) >= 10,
+        occurrences(&all, &trace_id) >= 8,
         "{} spans in the caller's trace",
         occurrences(&all, &trace_id)
     );

@@ -17,8 +17,6 @@ param hubMinReplicas int
 param hubMaxReplicas int
 @description('Concurrent HTTP requests per replica before scaling out; every WebSocket or long poll is one open request.')
 param hubConcurrentConnections int
-@description('SignalR negotiate returns a connection token only the negotiating replica knows; clients that negotiate need affinity between negotiate and connect. Fan-out itself needs none.')
-param hubStickySessions bool
 param redisUrlSecretUri string
 param appInsightsSecretUri string
 param spaOrigin string
@@ -121,10 +119,13 @@ resource hubApp 'Microsoft.App/containerApps@2024-03-01' = if (!empty(hubImage))
       ingress: {
         external: true
         targetPort: 7072
-        // auto: HTTP/1.1 with WebSocket upgrades (and Long Polling).
+        // auto: HTTP/1.1 with WebSocket upgrades.
         transport: 'auto'
         allowInsecure: false
-        stickySessions: { affinity: hubStickySessions ? 'sticky' : 'none' }
+        // No affinity: fan-out goes through Redis and the SPA connects with skipNegotiation
+        // (WebSockets only), so no negotiate state ties a client to one replica. A client that
+        // negotiates (e.g. for Long Polling) would need 'sticky'.
+        stickySessions: { affinity: 'none' }
       }
       registries: [
         { server: registryLoginServer, identity: identityId }

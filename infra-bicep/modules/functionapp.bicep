@@ -72,11 +72,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     }
     siteConfig: {
       minTlsVersion: '1.2'
-      // The SPA (storage static website) calls the API from another origin.
-      cors: {
-        allowedOrigins: [spaOrigin]
-        supportCredentials: false
-      }
+      // No siteConfig.cors: the handler answers CORS itself (API_CORS_ORIGINS below, OPTIONS in
+      // functions/Api/function.json). Platform CORS would take precedence over the app's own
+      // headers, and Flex Consumption's support for it has varied; one place decides.
       // Flex Consumption: FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION are not app
       // settings (functionAppConfig.runtime replaces them).
       appSettings: [
@@ -100,6 +98,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'JWT_ISSUER', value: jwtIssuer }
         { name: 'JWT_AUDIENCE', value: jwtAudience }
         { name: 'JWKS_MIN_REFRESH_SECS', value: '10' }
+        // The SPA (storage static website) calls the API from this other origin: the handler
+        // answers its preflights and adds the CORS headers for it, and for no other origin.
+        { name: 'API_CORS_ORIGINS', value: spaOrigin }
         { name: 'SQL_PROVIDER', value: 'sqlserver' }
         { name: 'SQLSERVER_CONNECTION_STRING', value: sqlConnectionString }
         { name: 'SQLSERVER_AUTH', value: 'entra' }

@@ -71,18 +71,25 @@ export function StatusBadge({ status, testid = "status-badge" }: { status: Order
   );
 }
 
-// A generated tile instead of the catalog's imageUrl: the API serves no images.
-const PALETTE = ["#0b5cad", "#8a3ffc", "#007d79", "#d12771", "#b8860b", "#2e7d32", "#c2410c", "#475569"];
+// The catalog's imageUrl is root-relative (/images/products/{id}.svg) and the images ship with the
+// SPA build (vite.config.ts), so it is resolved against the SPA's own folder: the app may be served
+// from a sub-path, and the API's origin serves no images.
+function imageSrc(url: string): string {
+  return url.startsWith("/") && !url.startsWith("//") ? url.slice(1) : url;
+}
 
-export function ProductArt({ product, size = "md" }: { product: Product; size?: "md" | "lg" }) {
-  let h = 0;
-  for (const c of product.vendor) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  const color = PALETTE[h % PALETTE.length];
+export function ProductImage({ product, size = "md" }: { product: Product; size?: "md" | "lg" }) {
   return (
-    <div class={`art art-${size}`} style={{ background: color }} aria-hidden="true">
-      <span class="art-vendor">{product.vendor}</span>
-      <span class="art-id">{product.productId}</span>
-    </div>
+    <img
+      class={`product-img product-img-${size}`}
+      src={imageSrc(product.imageUrl)}
+      alt={`${product.productId}: ${product.vendor}, ${product.category}`}
+      width={320}
+      height={160}
+      loading="lazy"
+      decoding="async"
+      data-testid="product-image"
+    />
   );
 }
 

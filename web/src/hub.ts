@@ -54,7 +54,15 @@ export async function hubCurrentStatus(cid: string): Promise<Notification | null
 
 function build(): signalR.HubConnection {
   const c = new signalR.HubConnectionBuilder()
-    .withUrl(hubUrl, { accessTokenFactory: () => currentToken() ?? "" })
+    // WebSockets only, without negotiate: negotiate state lives in one hub replica, so a negotiate
+    // and a socket landing on different replicas would fail. A socket opened without a connection
+    // id is a new connection on whichever replica takes it, so no sticky sessions are needed. The
+    // client sends the token as `access_token` in the socket's query (browsers cannot set headers).
+    .withUrl(hubUrl, {
+      accessTokenFactory: () => currentToken() ?? "",
+      skipNegotiation: true,
+      transport: signalR.HttpTransportType.WebSockets,
+    })
     // Quick first retries (a restarted hub is usually back within seconds), then slower; after the
     // last one the connection closes and scheduleRestart() keeps trying with a capped backoff.
     .withAutomaticReconnect([0, 1000, 2000, 3000, 5000, 10000, 10000, 30000])

@@ -17,14 +17,21 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The span every log line of one invocation hangs under: function, correlation id, delivery
-/// count, and the trace id carried in the message's `traceparent`.
-fn invocation_span(function: &'static str, request: &invocation::InvokeRequest) -> tracing::Span {
+/// count, and the trace of the message's `traceparent` property, else of the one its body
+/// carries (`from_body`).
+fn invocation_span(
+    function: &'static str,
+    request: &invocation::InvokeRequest,
+    from_body: Option<&str>,
+) -> tracing::Span {
     let props = request.properties();
     let traceparent = props
         .get("traceparent")
+        .map(String::as_str)
+        .or(from_body)
         .filter(|raw| crate::trace_context::TraceParent::parse(raw).is_some());
     let trace_id = traceparent
-        .and_then(|raw| crate::trace_context::TraceParent::parse(raw))
+        .and_then(crate::trace_context::TraceParent::parse)
         .map(|tp| tp.trace_id)
         .unwrap_or_default();
     let span = tracing::info_span!(

@@ -21,10 +21,14 @@ pub async fn invoke(
     State(app): State<AppState>,
     Json(request): Json<InvokeRequest>,
 ) -> Result<Json<InvokeResponse>, ApiError> {
-    let span = super::invocation_span("OrderNotify", &request);
+    let event = request.message("processed").and_then(|body| {
+        OrderProcessed::from_json(&body)
+            .map_err(|e| ApiError::bad_request("Data.processed", e.to_string()))
+    });
+    let traceparent = event.as_ref().ok().and_then(|e| e.traceparent.as_deref());
+    let span = super::invocation_span("OrderNotify", &request, traceparent);
     async move {
-        let body = request.message("processed")?;
-        let event = OrderProcessed::from_json(&body).map_err(|e| ApiError::bad_request("Data.processed", e.to_string()))?;
+        let event = event?;
         tracing::Span::current().record("correlation_id", tracing::field::display(event.correlation_id));
         let owner = owner(&app, event.correlation_id).await?;
         let notification = Notification {

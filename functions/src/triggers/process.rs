@@ -5,6 +5,7 @@
 use super::invocation::{InvokeRequest, InvokeResponse};
 use crate::app::AppState;
 use crate::problem::ApiError;
+use crate::trace_context::TraceParent;
 use axum::Json;
 use axum::extract::State;
 use orders_core::events::{IntegrationEvent, Notification, OrderAccepted, OrderProcessed};
@@ -17,16 +18,28 @@ pub async fn invoke(
     State(app): State<AppState>,
     Json(request): Json<InvokeRequest>,
 ) -> Result<Json<InvokeResponse>, ApiError> {
-    let span = super::invocation_span("OrderProcess", &request);
+    let event = request.message("order").and_then(|body| {
+        OrderAccepted::from_json(&body)
+            .map_err(|e| ApiError::bad_request("Data.order", e.to_string()))
+    });
+    let from_body = event.as_ref().ok().and_then(|e| e.traceparent.clone());
+    let span = super::invocation_span("OrderProcess", &request, from_body.as_deref());
+    // Without span export, the next hop still continues this trace.
+    let trace = request
+        .properties()
+        .get("traceparent")
+        .cloned()
+        .or(from_body)
+        .and_then(|raw| TraceParent::parse(&raw))
+        .map(|parent| parent.child().to_string());
     async move {
-        let body = request.message("order")?;
-        let event = OrderAccepted::from_json(&body)
-            .map_err(|e| ApiError::bad_request("Data.order", e.to_string()))?;
+        let event = event?;
         tracing::Span::current().record(
             "correlation_id",
             tracing::field::display(event.correlation_id),
         );
-        let processed = process(&app, event).await?;
+        let mut processed = process(&app, event).await?;
+        processed.traceparent = orders_telemetry::current_traceparent().or(trace);
         Ok(Json(InvokeResponse {
             outputs: [("processed".to_owned(), Value::String(processed.to_json()))]
                 .into_iter()
@@ -67,6 +80,7 @@ async fn process(app: &AppState, event: OrderAccepted) -> Result<OrderProcessed,
     Ok(OrderProcessed {
         correlation_id: cid,
         order_id: saved.order_id,
+        traceparent: None,
     })
 }
 

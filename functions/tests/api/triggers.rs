@@ -46,6 +46,16 @@ async fn order_process_accepts_the_body_as_string_or_object_and_emits_order_proc
         assert_eq!(processed["type"], "OrderProcessed");
         assert_eq!(processed["correlationId"], event["correlationId"]);
         assert!(processed["orderId"].as_i64().unwrap() > 0);
+        // The output binding carries only the body, so the trace context rides in it.
+        let trace = processed["traceparent"].as_str().unwrap();
+        assert!(
+            trace.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{trace}"
+        );
+        assert!(
+            !trace.contains("00f067aa0ba902b7"),
+            "a new span id: {trace}"
+        );
         assert!(answer["Logs"].is_array() && answer["ReturnValue"].is_null());
         // A redelivery re-emits the same order id.
         let again: Value = app

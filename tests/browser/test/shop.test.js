@@ -7,8 +7,10 @@
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
+const fs = require("node:fs");
+const path = require("node:path");
 const {
-  startShop, devToken, api, ordersOf, launchBrowser, watch, screenshot, distSize, stats, requireDist,
+  startShop, devToken, api, ordersOf, launchBrowser, watch, screenshot, distSize, stats, requireDist, ROOT, WEB_DIST,
 } = require("../lib/shop");
 
 const T = 20_000; // per wait
@@ -94,12 +96,54 @@ describe("Contoso Shop SPA in a real browser", () => {
     await screenshot(pageA, "catalog");
   });
 
-  it("signs in with a dev token and connects to the hub", async () => {
+  it("shows each product's image from the catalog's imageUrl; the build has one SVG per catalog entry", async () => {
+    const catalog = JSON.parse(fs.readFileSync(path.join(ROOT, "data", "catalog.json"), "utf8"));
+    const svgs = fs.readdirSync(path.join(WEB_DIST, "images", "products")).filter((f) => f.endsWith(".svg"));
+    assert.equal(svgs.length, catalog.length, "one image per catalog entry (retired products included)");
+    assert.deepEqual(svgs.sort(), catalog.map((p) => p.imageUrl.replace("/images/products/", "")).sort());
+    for (const f of svgs) {
+      assert.ok(fs.statSync(path.join(WEB_DIST, "images", "products", f)).size < 1024, `${f} is under 1 KiB`);
+    }
+
+    // The first card's image (in view, so the lazy image loads) is the product's real imageUrl.
+    const card = pageA.locator(sel("product-card")).first();
+    const productId = await card.getAttribute("data-product-id");
+    const img = card.locator(sel("product-image"));
+    await img.scrollIntoViewIfNeeded();
+    await pageA.waitForFunction((el) => el.complete, await img.elementHandle(), { timeout: T });
+    const info = await img.evaluate((el) => ({
+      src: el.src, naturalWidth: el.naturalWidth, alt: el.alt, loading: el.loading,
+      width: el.getAttribute("width"), height: el.getAttribute("height"),
+    }));
+    assert.equal(new URL(info.src).pathname, `/images/products/${productId.toLowerCase()}.svg`);
+    assert.ok(info.naturalWidth > 0, `the image loaded (naturalWidth ${info.naturalWidth})`);
+    assert.ok(info.alt.includes(productId), `alt text names the product: ${info.alt}`);
+    assert.equal(info.loading, "lazy");
+    assert.deepEqual([info.width, info.height], ["320", "160"], "width/height reserve the space");
+    const res = await fetch(info.src);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^image\/svg\+xml/);
+    // The host answers a missing file with 404, not the SPA's index.html (`vite` dev would not).
+    if (!shop.external) assert.equal((await fetch(new URL("/images/products/no-such-product.svg", info.src))).status, 404);
+  });
+
+  it("signs in with a dev token and connects to the hub (WebSocket, no negotiate)", async () => {
+    const negotiates = [];
+    const sockets = [];
+    pageA.on("request", (r) => r.url().includes("/negotiate") && negotiates.push(r.url()));
+    pageA.on("websocket", (ws) => sockets.push(ws.url()));
     await pageA.locator(sel("nav-signin")).click();
     await pageA.locator(sel("user-name")).fill(alice);
     await pageA.locator(sel("signin-submit")).click();
     await pageA.locator(sel("signed-in-user")).filter({ hasText: alice }).waitFor({ timeout: T });
     await hubConnected(pageA);
+    // skipNegotiation: no sticky sessions needed between hub replicas; the token is in the query.
+    assert.deepEqual(negotiates, [], "no negotiate request");
+    assert.equal(sockets.length, 1, sockets.join(" "));
+    const socket = new URL(sockets[0]);
+    assert.equal(socket.pathname, "/hubs/order-status");
+    assert.ok(socket.searchParams.get("access_token"), "the token goes as access_token");
+    assert.equal(socket.searchParams.get("id"), null, "no connection id from a negotiate");
     const stored = await pageA.evaluate(() => JSON.parse(localStorage.getItem("contoso.session")));
     assert.equal(stored.userId, alice);
     assert.ok(stored.expiresAt > Date.now(), "the token's expiry is kept with it");
@@ -288,13 +332,28 @@ describe("Contoso Shop SPA in a real browser", () => {
 
   it("after the hub connection drops and comes back, re-reads what it missed (no reload)", async (t) => {
     if (shop.external) return t.skip("needs the spawned host (SHOP_URL is set)");
+    // This tab may not reconnect until we say so. The SPA skips negotiate and opens a WebSocket
+    // straight away, so its sockets are routed: passed to the real hub normally, closed before the
+    // SignalR handshake while `blocked` (so each reconnect attempt fails). Playwright has no
+    // unrouteWebSocket, hence the flag. The SignalR client takes the page's WebSocket constructor
+    // when its connection is built, so the tab loads afresh once the route is in place.
+    let blocked = false;
+    let refused = 0;
+    await pageB.routeWebSocket(/\/hubs\/order-status/, (ws) => {
+      if (blocked) {
+        refused++;
+        ws.close({ code: 1011, reason: "blocked by the test" });
+      } else {
+        ws.connectToServer();
+      }
+    });
     await pageB.bringToFront();
     await pageB.goto(`${shop.url}/#/orders`);
+    await pageB.reload();
     await pageB.locator(sel("order-row")).first().waitFor({ timeout: T });
     await hubConnected(pageB);
     const pushed = await notifications(pageB);
-    // This tab may not reconnect until we say so: its negotiate requests fail meanwhile.
-    await pageB.route("**/hubs/**", (route) => route.abort("connectionrefused"));
+    blocked = true;
     await shop.restart();
     await pageB.locator(`${sel("hub-status")}:not([data-state="connected"])`).waitFor({ timeout: T });
     // An order placed elsewhere while this tab cannot hear about it.
@@ -312,7 +371,8 @@ describe("Contoso Shop SPA in a real browser", () => {
     const row = pageB.locator(`${sel("order-row")}[data-correlation-id="${cid}"]`);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(await row.count(), 0, "not shown while disconnected");
-    await pageB.unroute("**/hubs/**");
+    assert.ok(refused >= 1, "the tab tried to reconnect while blocked");
+    blocked = false;
     await hubConnected(pageB);
     await row.locator(`${sel("status-badge")}[data-status="COMPLETED"]`).waitFor({ timeout: T });
     assert.equal(await notifications(pageB), pushed, "it came from the re-read after reconnecting, not from a push");

@@ -20,6 +20,7 @@ fn accepted(user: &str, product: &str) -> OrderAccepted {
             quantity: 1,
         }],
         accepted_at: chrono::Utc::now(),
+        traceparent: None,
     }
 }
 

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { listProducts } from "../api";
 import { addToCart } from "../cart";
-import { ErrorBox, PageTitle, Price, ProductArt, Spinner } from "../components";
+import { ErrorBox, PageTitle, Price, ProductImage, Spinner } from "../components";
 import { describeError, type ErrorMessage } from "../errors";
 import { href, navigate, type Route } from "../router";
 import { toast } from "../toast";
@@ -54,7 +54,7 @@ export function ProductCard({ product }: { product: Product }) {
   return (
     <article class="card" data-testid="product-card" data-product-id={product.productId}>
       <a href={link} class="card-art" tabIndex={-1} aria-hidden="true">
-        <ProductArt product={product} />
+        <ProductImage product={product} />
       </a>
       <div class="card-body">
         <h2 class="card-title">

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { getProduct } from "../api";
-import { ErrorBox, PageTitle, Price, ProductArt, Spinner } from "../components";
+import { ErrorBox, PageTitle, Price, ProductImage, Spinner } from "../components";
 import { describeError, type ErrorMessage } from "../errors";
 import { MAX_QUANTITY } from "../cart";
 import { href } from "../router";
@@ -44,7 +44,7 @@ export function ProductView({ productId }: { productId: string }) {
       {!error && !product && <Spinner label="Loading the product…" />}
       {product && (
         <div class="product-layout">
-          <ProductArt product={product} size="lg" />
+          <ProductImage product={product} size="lg" />
           <div class="product-info">
             <PageTitle focusKey={`product-${productId}`}>{product.name}</PageTitle>
             <dl class="facts">
