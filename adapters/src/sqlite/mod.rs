@@ -1,11 +1,15 @@
 //! The embedded system of record: one SQLite file in WAL mode.
 //!
-//! rusqlite is synchronous, so every call runs on tokio's blocking pool. One connection behind a
-//! mutex is enough: SQLite has a single writer anyway, and intake never reads SQL on its hot path.
+//! SQLite has one writer, and with `synchronous = FULL` every commit is an fsync: one per call
+//! would cap the whole embedded system (intake, both functions, the queue) at the disk's fsync
+//! rate. So one thread owns the connection and commits in groups ([`writer`]): each call runs in
+//! a savepoint of its own, the calls waiting meanwhile share the transaction, and every caller
+//! hears back only after the commit that made its work durable.
 
 mod migrations;
 mod orders;
 mod queue;
+mod writer;
 
 pub use queue::SqliteQueue;
 
@@ -13,12 +17,33 @@ use orders_core::ports::{BackendError, CatalogSource};
 use orders_core::product::{BillingPeriod, Product};
 use orders_core::{Money, ProductId};
 use rusqlite::{Connection, params};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    writer: Arc<writer::Writer>,
+}
+
+/// The writers of the files open in this process, by path.
+static OPEN: LazyLock<Mutex<HashMap<PathBuf, Weak<writer::Writer>>>> =
+    LazyLock::new(Mutex::default);
+
+/// The file's identity whatever the path's spelling (relative, `..`, links in folders).
+fn file_key(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            dir.canonicalize()
+                .map_or_else(|_| path.to_owned(), |d| d.join(name))
+        }
+        _ => path.to_owned(),
+    }
 }
 
 pub(crate) fn backend(err: impl std::fmt::Display) -> BackendError {
@@ -26,8 +51,18 @@ pub(crate) fn backend(err: impl std::fmt::Display) -> BackendError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file, applies migrations and upserts the catalog.
+    /// Opens (creating if needed) the database file, applies migrations and upserts the catalog;
+    /// a file already open in this process is shared.
     pub async fn open(path: &Path, catalog: Vec<Product>) -> Result<Self, BackendError> {
+        let key = file_key(path);
+        let open = OPEN
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .and_then(Weak::upgrade);
+        if let Some(writer) = open {
+            return Ok(SqliteStore { writer });
+        }
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut conn = Connection::open(&path)?;
@@ -43,26 +78,23 @@ impl SqliteStore {
         })
         .await
         .map_err(backend)?
-        .map(|conn| SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-        })
         .map_err(backend)
+        .and_then(|conn| {
+            let writer = Arc::new(writer::Writer::start(conn)?);
+            let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+            open.retain(|_, w| w.strong_count() > 0);
+            open.insert(key, Arc::downgrade(&writer));
+            Ok(SqliteStore { writer })
+        })
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the connection; `Ok` once what it wrote is committed.
     async fn with_conn<T, F>(&self, f: F) -> Result<T, BackendError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut conn)
-        })
-        .await
-        .map_err(backend)?
-        .map_err(backend)
+        self.writer.run(f).await
     }
 }
 

@@ -6,7 +6,7 @@ use orders_core::order::{NewOrder, Order, OrderLine, SavedOrder, order_total};
 use orders_core::paging::{Page, PageRequest};
 use orders_core::ports::{BackendError, OrderStore};
 use orders_core::{CorrelationId, Money, OrderId, OrderRef, OrderStatus, ProductId, UserId};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 const ORDER_COLUMNS: &str =
     "o.id, o.correlation_id, c.external_id, o.status, o.total_cents, o.created_at, o.completed_at";
@@ -69,7 +69,7 @@ fn load_lines(conn: &Connection, order: &mut Order) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn customer_id(tx: &Transaction<'_>, user: &UserId, now: &str) -> rusqlite::Result<i64> {
+fn customer_id(tx: &Connection, user: &UserId, now: &str) -> rusqlite::Result<i64> {
     tx.execute(
         "INSERT INTO customers (external_id, created_at) VALUES (?1, ?2) ON CONFLICT (external_id) DO NOTHING",
         params![user.as_str(), now],
@@ -82,7 +82,7 @@ fn customer_id(tx: &Transaction<'_>, user: &UserId, now: &str) -> rusqlite::Resu
 }
 
 fn insert_order(conn: &mut Connection, order: &NewOrder) -> rusqlite::Result<SavedOrder> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     let cid = order.correlation_id.to_string();
     let existing: Option<i64> = tx
         .query_row(

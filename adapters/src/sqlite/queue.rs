@@ -12,7 +12,7 @@ use orders_core::ports::{
     BackendError, DeadLetter, Delivery, MessagePublisher, OutboundMessage, QueueTransport,
     Settlement,
 };
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -72,7 +72,7 @@ fn take_next(
     queue: &str,
     lock: Duration,
 ) -> rusqlite::Result<Option<Delivery>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     let now = now_ms();
     let Some(seq) = tx
         .query_row(DELIVERABLE, params![queue, now], |r| r.get::<_, i64>(0))
@@ -260,7 +260,7 @@ impl QueueTransport for SqliteQueue {
         let replayed = self
             .store
             .with_conn(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = conn.savepoint()?;
                 let row: Option<(Option<String>, String, String)> = tx
                     .query_row(
                         "SELECT session_id, body, properties FROM queue_messages
