@@ -59,7 +59,9 @@ impl<T: DeserializeOwned + ObjectBody, S: Send + Sync> FromRequest<S> for ValidJ
 }
 
 fn require_objects(bytes: &[u8], object_arrays: &[&str]) -> Result<(), ApiError> {
-    // Malformed JSON is left to `parse_json`, which says where it breaks.
+    // A second, cheap parse of a small body: a `serde_json::Value` keeps the last of duplicate
+    // keys, so the typed parse (which refuses them) stays the one that decides. Malformed JSON is
+    // left to `parse_json`, which says where it breaks.
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
         return Ok(());
     };

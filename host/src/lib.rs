@@ -62,40 +62,34 @@ pub struct HostSettings {
 
 impl HostSettings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
-            var(name).map_or(Ok(default), |v| {
-                v.trim()
-                    .parse()
-                    .with_context(|| format!("{name} must be a number"))
-            })
-        };
-        let in_process = match var("HOST_MODE").as_deref().unwrap_or("embedded") {
+        let get = |name: &str| std::env::var(name).ok();
+        let env = Env::new(&get);
+        let in_process = match env.string("HOST_MODE").as_deref().unwrap_or("embedded") {
             "embedded" => true,
             "process" => false,
             other => anyhow::bail!("HOST_MODE {other:?} is not embedded or process"),
         };
+        let workers = match env.string("HOST_WORKERS") {
+            Some(_) => Some(env.parse("HOST_WORKERS", 0)?),
+            None => None,
+        };
         Ok(HostSettings {
-            root: var("APP_ROOT").map_or_else(|| PathBuf::from("."), PathBuf::from),
-            host: var("HOST")
-                .map_or(Ok(IpAddr::from([127, 0, 0, 1])), |h| h.parse())
-                .context("HOST")?,
-            port: number("PORT", 7071)?.try_into().context("PORT")?,
+            root: env
+                .string("APP_ROOT")
+                .map_or_else(|| PathBuf::from("."), PathBuf::from),
+            host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
+            port: env.parse("PORT", 7071)?,
             in_process,
-            handler_bin: var("HANDLER_BIN").map(PathBuf::from),
-            max_delivery_count: number("HOST_MAX_DELIVERY_COUNT", 10)?
-                .clamp(1, 1000)
-                .try_into()
-                .context("HOST_MAX_DELIVERY_COUNT")?,
-            retry_base: Duration::from_millis(number("HOST_RETRY_BASE_MS", 1000)?),
-            retry_max: Duration::from_millis(number("HOST_RETRY_MAX_MS", 30_000)?),
-            workers: var("HOST_WORKERS")
-                .map(|w| w.parse())
-                .transpose()
-                .context("HOST_WORKERS")?,
+            handler_bin: env.string("HANDLER_BIN").map(PathBuf::from),
+            max_delivery_count: env
+                .parse::<u32>("HOST_MAX_DELIVERY_COUNT", 10)?
+                .clamp(1, 1000),
+            retry_base: Duration::from_millis(env.parse("HOST_RETRY_BASE_MS", 1000)?),
+            retry_max: Duration::from_millis(env.parse("HOST_RETRY_MAX_MS", 30_000)?),
+            workers,
             handler_env: Vec::new(),
-            web_dist: web::locate(var("WEB_DIST").map(PathBuf::from)),
-            hub_limits: Limits::from_env(&Env::new(&|name| std::env::var(name).ok()))?,
+            web_dist: web::locate(env.string("WEB_DIST").map(PathBuf::from)),
+            hub_limits: Limits::from_env(&env)?,
         })
     }
 }

@@ -29,10 +29,10 @@ fn invocation_span(
         .get("traceparent")
         .map(String::as_str)
         .or(from_body)
-        .filter(|raw| crate::trace_context::TraceParent::parse(raw).is_some());
+        .and_then(|raw| Some((raw, crate::trace_context::TraceParent::parse(raw)?)));
     let trace_id = traceparent
-        .and_then(crate::trace_context::TraceParent::parse)
-        .map(|tp| tp.trace_id)
+        .as_ref()
+        .map(|(_, parsed)| parsed.trace_id.clone())
         .unwrap_or_default();
     let span = tracing::info_span!(
         "invocation",
@@ -41,7 +41,7 @@ fn invocation_span(
         delivery_count = request.delivery_count(),
         trace_id
     );
-    if let Some(parent) = traceparent {
+    if let Some((parent, _)) = traceparent {
         orders_telemetry::continue_trace(&span, parent);
     }
     span
