@@ -1,5 +1,5 @@
 // Contoso Orders in Azure: Functions (Flex Consumption, custom handler), Service Bus, Azure SQL
-// (Entra-only), Azure Cache for Redis, the SignalR hub in Container Apps, the SPA on a storage
+// (Entra-only), Azure Managed Redis, the SignalR hub in Container Apps, the SPA on a storage
 // static website, Log Analytics + Application Insights, Key Vault, one user-assigned identity.
 // Deploy with `az deployment group create` (infra-bicep/README.md).
 targetScope = 'resourceGroup'
@@ -42,8 +42,8 @@ param hubMinReplicas int = 2
 param hubMaxReplicas int = 10
 param hubConcurrentConnections int = 1000
 param collectorImage string = 'otel/opentelemetry-collector-contrib:0.111.0'
-@allowed(['Basic', 'Standard', 'Premium'])
-param redisSku string = 'Standard'
+@allowed(['Balanced_B0', 'Balanced_B1', 'Balanced_B3', 'Balanced_B5'])
+param redisSku string = 'Balanced_B0'
 
 // Resource names allow lower-case letters, digits and hyphens (some not even hyphens).
 var env = toLower(environmentName)

@@ -6,8 +6,11 @@
 //! - [`rabbitmq`]: the queue transport on RabbitMQ (local servers and docker-compose).
 //! - [`redis`]: workflow state and the notification fan-out channel on Redis (server modes).
 //! - [`servicebus`]: intake's publisher on Azure Service Bus (REST, Entra ID or SAS).
+//! - [`deferred`]: any of these ports while its server is still being connected to in the
+//!   background (the handler serves at once, whatever state its dependencies are in).
 //! - [`seed`]: the product catalog shipped with the app (`data/catalog.json`).
 
+pub mod deferred;
 mod entra;
 pub mod memory;
 pub mod namespaced;

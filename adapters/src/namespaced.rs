@@ -63,6 +63,12 @@ impl QueueTransport for Namespaced {
         self.inner.settle(&inner, settlement).await
     }
 
+    async fn renew_lock(&self, delivery: &Delivery) -> Result<(), BackendError> {
+        let mut inner = delivery.clone();
+        inner.queue = self.name(&delivery.queue);
+        self.inner.renew_lock(&inner).await
+    }
+
     async fn dead_letters(
         &self,
         queue: &str,

@@ -166,8 +166,8 @@ pub struct Delivery {
 pub enum Settlement {
     /// Done: remove the message.
     Complete,
-    /// Failed: deliver it again, no sooner than `retry_after`. Its session waits meanwhile.
-    Abandon { retry_after: Duration },
+    /// Failed: deliver it again at once, still first of its session (Service Bus abandon).
+    Abandon,
     /// Give up: move it to the dead-letter store with the reason.
     DeadLetter { reason: String },
 }
@@ -194,6 +194,9 @@ pub trait QueueTransport: MessagePublisher {
     /// Settles a delivery. Settling a delivery whose lock has expired is an error.
     async fn settle(&self, delivery: &Delivery, settlement: Settlement)
     -> Result<(), BackendError>;
+    /// Extends the lock of a delivery still being processed, as the Functions host renews
+    /// locks up to `maxAutoLockRenewalDuration`. An error when the lock is already lost.
+    async fn renew_lock(&self, delivery: &Delivery) -> Result<(), BackendError>;
     /// Dead-lettered messages of `queue`, oldest first.
     async fn dead_letters(
         &self,

@@ -18,7 +18,7 @@ pub async fn accept_order(
     lines: &[RequestedLine],
     trace: &TraceParent,
 ) -> Result<CorrelationId, ApiError> {
-    let items = price_lines(lines, &app.catalog)?;
+    let items = price_lines(lines, &app.catalog.current())?;
     let correlation_id = CorrelationId::new_random();
     tracing::Span::current().record("correlation_id", tracing::field::display(correlation_id));
     let event = OrderAccepted {

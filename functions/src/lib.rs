@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod extract;
+mod host_version;
 mod idempotency;
 mod intake;
 pub mod problem;

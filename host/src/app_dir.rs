@@ -2,6 +2,8 @@
 //! `function.json` (in this repository the folders sit under `functions/`; in a packaged app they
 //! are direct children of the root, so both places are searched).
 
+use crate::extensions::{Extension, TriggerBinding};
+use crate::invocation::DataType;
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -32,25 +34,23 @@ pub struct HostConfig {
     pub function_timeout: Duration,
     pub max_concurrent_sessions: usize,
     pub max_concurrent_calls: usize,
+    /// `extensions.serviceBus.sessionIdleTimeout`; unset, the SDK uses its 60 s try timeout.
+    pub session_idle_timeout: Duration,
+    /// `extensions.serviceBus.maxAutoLockRenewalDuration` (default 5 min).
+    pub max_auto_lock_renewal: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
-    Http {
-        route: String,
-        methods: Vec<String>,
-    },
-    Queue {
-        binding: String,
-        queue: String,
-        sessions: bool,
-    },
+    Http { route: String, methods: Vec<String> },
+    Queue(TriggerBinding),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
     pub binding: String,
     pub queue: String,
+    pub data_type: DataType,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,16 +78,17 @@ fn read_json(path: &Path) -> Result<Value, AppDirError> {
     })
 }
 
-/// `hh:mm:ss` as host.json writes durations.
+/// `hh:mm:ss[.fff]` as host.json writes durations (a .NET TimeSpan).
 fn timespan(raw: &str) -> Option<Duration> {
-    let parts: Vec<u64> = raw
-        .split(':')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    match parts[..] {
-        [h, m, s] => Some(Duration::from_secs(h * 3600 + m * 60 + s)),
-        _ => None,
-    }
+    let [h, m, s] = raw.split(':').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let (h, m): (u64, u64) = (h.parse().ok()?, m.parse().ok()?);
+    let seconds: f64 = s
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)?;
+    Some(Duration::from_secs(h * 3600 + m * 60) + Duration::from_secs_f64(seconds))
 }
 
 impl HostConfig {
@@ -113,6 +114,14 @@ impl HostConfig {
                 .unwrap_or(Duration::from_secs(300)),
             max_concurrent_sessions: count(&bus["maxConcurrentSessions"], 8).max(1) as usize,
             max_concurrent_calls: count(&bus["maxConcurrentCalls"], 16).max(1) as usize,
+            session_idle_timeout: bus["sessionIdleTimeout"]
+                .as_str()
+                .and_then(timespan)
+                .unwrap_or(Duration::from_secs(60)),
+            max_auto_lock_renewal: bus["maxAutoLockRenewalDuration"]
+                .as_str()
+                .and_then(timespan)
+                .unwrap_or(Duration::from_secs(300)),
         })
     }
 }
@@ -129,6 +138,8 @@ struct Binding {
     methods: Option<Vec<String>>,
     #[serde(rename = "isSessionsEnabled", default)]
     sessions: bool,
+    #[serde(rename = "dataType")]
+    data_type: Option<String>,
 }
 
 fn function_from_json(name: &str, json: Value, path: &Path) -> Result<Function, AppDirError> {
@@ -146,6 +157,10 @@ fn function_from_json(name: &str, json: Value, path: &Path) -> Result<Function, 
             AppDirError::Invalid(format!("{name}: binding {} has no queueName", b.name))
         })
     };
+    let data_type = |b: &Binding| {
+        DataType::parse(b.data_type.as_deref())
+            .map_err(|e| AppDirError::Invalid(format!("{name}: binding {}: {e}", b.name)))
+    };
     let mut trigger = None;
     let mut outputs = Vec::new();
     for b in &parsed.bindings {
@@ -162,16 +177,23 @@ fn function_from_json(name: &str, json: Value, path: &Path) -> Result<Function, 
                         .collect(),
                 })
             }
-            ("serviceBusTrigger" | "rabbitMQTrigger", "in") => {
-                trigger = Some(Trigger::Queue {
-                    binding: b.name.clone(),
+            (kind @ ("serviceBusTrigger" | "rabbitMQTrigger"), "in") => {
+                trigger = Some(Trigger::Queue(TriggerBinding {
+                    extension: if kind == "rabbitMQTrigger" {
+                        Extension::RabbitMq
+                    } else {
+                        Extension::ServiceBus
+                    },
+                    name: b.name.clone(),
                     queue: queue(b)?,
                     sessions: b.sessions,
-                })
+                    data_type: data_type(b)?,
+                }))
             }
             ("serviceBus" | "rabbitMQ", "out") => outputs.push(Output {
                 binding: b.name.clone(),
                 queue: queue(b)?,
+                data_type: data_type(b)?,
             }),
             ("http", "out") => {}
             (kind, direction) => {
@@ -237,6 +259,10 @@ mod tests {
         assert_eq!(app.host.executable, "handler");
         assert_eq!(app.host.route_prefix, "");
         assert_eq!(app.host.function_timeout, Duration::from_secs(120));
+        // One order per user is the common case: a session slot idles 1 s, not 60 s.
+        assert_eq!(app.host.max_concurrent_sessions, 64);
+        assert_eq!(app.host.session_idle_timeout, Duration::from_secs(1));
+        assert_eq!(app.host.max_auto_lock_renewal, Duration::from_secs(300));
         let process = app
             .functions
             .iter()
@@ -244,17 +270,20 @@ mod tests {
             .unwrap();
         assert_eq!(
             process.trigger,
-            Trigger::Queue {
-                binding: "order".into(),
+            Trigger::Queue(TriggerBinding {
+                extension: Extension::ServiceBus,
+                name: "order".into(),
                 queue: "order.accepted".into(),
-                sessions: true
-            }
+                sessions: true,
+                data_type: DataType::String,
+            })
         );
         assert_eq!(
             process.outputs,
             [Output {
                 binding: "processed".into(),
-                queue: "order.processed".into()
+                queue: "order.processed".into(),
+                data_type: DataType::String,
             }]
         );
         let notify = app
@@ -263,7 +292,7 @@ mod tests {
             .find(|f| f.name == "OrderNotify")
             .unwrap();
         assert!(
-            matches!(&notify.trigger, Trigger::Queue { queue, sessions: false, .. } if queue == "order.processed")
+            matches!(&notify.trigger, Trigger::Queue(t) if t.queue == "order.processed" && !t.sessions)
         );
         assert!(
             app.functions.iter().any(
@@ -276,6 +305,8 @@ mod tests {
     fn parses_timespans() {
         assert_eq!(timespan("00:02:00"), Some(Duration::from_secs(120)));
         assert_eq!(timespan("01:00:05"), Some(Duration::from_secs(3605)));
+        assert_eq!(timespan("00:00:00.250"), Some(Duration::from_millis(250)));
         assert_eq!(timespan("2m"), None);
+        assert_eq!(timespan("00:00:-1"), None);
     }
 }

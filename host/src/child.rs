@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::process::{Child, Command};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 /// Finds the handler executable: `HANDLER_BIN`, the app root's executable, or the one built
@@ -36,6 +36,9 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// `HttpWorkerOptions.InitializationTimeout`'s default.
+const INITIALIZATION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How to start the handler.
 #[derive(Debug, Clone)]
 pub struct Launch {
@@ -53,21 +56,19 @@ impl Launch {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", self.executable.display()))?;
-        let url = format!("http://127.0.0.1:{}/api/health/live", self.port);
+        // As `DefaultHttpWorkerService.IsWorkerReady`: GET / every 25 ms; any HTTP answer, even
+        // a 404, means ready; only a refused connection means wait; 30 s by default.
+        let url = format!("http://127.0.0.1:{}/", self.port);
         let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if client
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
+        let deadline = tokio::time::Instant::now() + INITIALIZATION_TIMEOUT;
+        while tokio::time::Instant::now() < deadline {
+            if client.get(&url).send().await.is_ok() {
                 return Ok(child);
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
         anyhow::bail!(
-            "the handler did not become healthy on port {} within 30 s",
+            "Initializing HttpWorker timed out: nothing answered on port {} within {INITIALIZATION_TIMEOUT:?}",
             self.port
         )
     }
@@ -76,6 +77,7 @@ impl Launch {
 /// The running handler, restarted whenever it exits until the host stops.
 pub struct Supervised {
     pid: Arc<AtomicU32>,
+    restart: Arc<Notify>,
     task: JoinHandle<()>,
 }
 
@@ -84,9 +86,15 @@ impl Supervised {
         let mut child = launch.start().await?;
         let pid = Arc::new(AtomicU32::new(child.id().unwrap_or_default()));
         let shown = Arc::clone(&pid);
+        let restart = Arc::new(Notify::new());
+        let asked = Arc::clone(&restart);
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
+                    () = asked.notified() => {
+                        tracing::warn!("restarting the handler process");
+                        let _ = child.kill().await;
+                    }
                     status = child.wait() => {
                         tracing::error!(?status, "the handler exited; restarting it");
                         match launch.start().await {
@@ -108,7 +116,12 @@ impl Supervised {
                 }
             }
         });
-        Ok(Supervised { pid, task })
+        Ok(Supervised { pid, restart, task })
+    }
+
+    /// Notify it to kill the handler; the supervisor then starts a new one on the same port.
+    pub fn restarter(&self) -> Arc<Notify> {
+        Arc::clone(&self.restart)
     }
 
     /// The current handler process id (for tests that kill it).

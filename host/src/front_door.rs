@@ -68,7 +68,7 @@ pub fn router(app: &FunctionApp, handler: Handler, site: Option<Site>) -> Router
             Trigger::Http { route, methods } => {
                 Some(Route::new(&app.host.route_prefix, route, methods.clone()))
             }
-            Trigger::Queue { .. } => None,
+            Trigger::Queue(_) => None,
         })
         .collect();
     Router::new()

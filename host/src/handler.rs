@@ -10,8 +10,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
+use tokio::sync::Notify;
 use tower::ServiceExt;
 
 #[derive(Debug, Error)]
@@ -32,14 +34,26 @@ pub enum Handler {
     Remote {
         port: u16,
         client: Client<HttpConnector, Body>,
+        /// Asks the supervisor to restart the process.
+        restart: Arc<Notify>,
     },
 }
 
 impl Handler {
-    pub fn remote(port: u16) -> Self {
+    pub fn remote(port: u16, restart: Arc<Notify>) -> Self {
         Handler::Remote {
             port,
             client: Client::builder(TokioExecutor::new()).build_http(),
+            restart,
+        }
+    }
+
+    /// What the host does after a function timeout: restart the handler process, failing every
+    /// invocation in flight (`WebScriptHostExceptionHandler` -> `RestartWorkerWithInvocationIdAsync`).
+    /// The embedded mode shares our process, so only the timed-out invocation fails there.
+    pub fn restart(&self) {
+        if let Handler::Remote { restart, .. } = self {
+            restart.notify_one();
         }
     }
 
@@ -51,7 +65,7 @@ impl Handler {
                 .oneshot(request)
                 .await
                 .unwrap_or_else(|never| match never {})),
-            Handler::Remote { port, client } => {
+            Handler::Remote { port, client, .. } => {
                 let (mut parts, body) = request.into_parts();
                 let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
                 parts.uri = format!("http://127.0.0.1:{port}{path}")

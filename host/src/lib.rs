@@ -7,13 +7,17 @@
 //! - passes HTTP requests for HTTP-triggered functions through unchanged ([`front_door`]);
 //! - in the embedded mode, serves the shop's SPA ([`web`]) and the SignalR hub (`/hubs`) on the
 //!   same origin, the hub fed by the handler's in-process fan-out;
-//! - drives the queue triggers with the documented `{Data, Metadata}` payload, applies output
-//!   bindings and settles messages, with retries and dead-lettering ([`trigger`]).
+//! - drives the queue triggers with the `{Data, Metadata}` payload the real host sends
+//!   ([`invocation`]), applies output bindings and settles messages as the Service Bus and
+//!   RabbitMQ extensions do ([`extensions`], [`sessions`], [`trigger`]).
 
 pub mod app_dir;
 pub mod child;
+pub mod extensions;
 pub mod front_door;
 pub mod handler;
+pub mod invocation;
+pub mod sessions;
 pub mod trigger;
 pub mod web;
 
@@ -24,6 +28,7 @@ use orders_adapters::redis::RedisFanout;
 use orders_core::env::Env;
 use orders_core::ports::QueueTransport;
 use orders_functions::{AppState, Settings};
+use sessions::SessionSlots;
 use signalr_hub::{FanoutSource, Hub, Limits, StatusLookup};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -32,7 +37,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use trigger::{QueueTrigger, RetryPolicy};
+use trigger::{LockRenewal, QueueTrigger};
 use web::Site;
 
 /// The emulator's own settings (the handler reads its settings from the same environment).
@@ -48,8 +53,6 @@ pub struct HostSettings {
     /// `maxDeliveryCount` (set in infra-bicep), not a host.json setting; locally
     /// `HOST_MAX_DELIVERY_COUNT`, default 10 as there.
     pub max_delivery_count: u32,
-    pub retry_base: Duration,
-    pub retry_max: Duration,
     /// Receive loops per queue trigger; host.json's concurrency settings when unset.
     pub workers: Option<usize>,
     /// Extra environment for the handler child process (it inherits ours as well).
@@ -84,8 +87,6 @@ impl HostSettings {
             max_delivery_count: env
                 .parse::<u32>("HOST_MAX_DELIVERY_COUNT", 10)?
                 .clamp(1, 1000),
-            retry_base: Duration::from_millis(env.parse("HOST_RETRY_BASE_MS", 1000)?),
-            retry_max: Duration::from_millis(env.parse("HOST_RETRY_MAX_MS", 30_000)?),
             workers,
             handler_env: Vec::new(),
             web_dist: web::locate(env.string("WEB_DIST").map(PathBuf::from)),
@@ -157,7 +158,12 @@ pub async fn start(
         let port = launch.port;
         let child = child::Supervised::start(launch, shutdown_rx.clone()).await?;
         let transport = orders_functions::app::open_broker(&handler_settings).await?;
-        (Handler::remote(port), transport, Some(child), None)
+        (
+            Handler::remote(port, child.restarter()),
+            transport,
+            Some(child),
+            None,
+        )
     };
     let workers = spawn_triggers(&app, &settings, &handler, &transport, &shutdown_rx);
     let listener = TcpListener::bind((settings.host, settings.port))
@@ -223,36 +229,37 @@ fn spawn_triggers(
     transport: &Arc<dyn QueueTransport>,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    let retry = RetryPolicy {
-        max_delivery_count: settings.max_delivery_count,
-        base: settings.retry_base,
-        max: settings.retry_max,
-    };
     let mut workers = Vec::new();
     for function in &app.functions {
-        let Trigger::Queue {
-            binding,
-            queue,
-            sessions,
-        } = &function.trigger
-        else {
+        let Trigger::Queue(binding) = &function.trigger else {
             continue;
         };
-        let count = settings.workers.unwrap_or(if *sessions {
+        let sessions = binding.sessions.then(|| {
+            SessionSlots::new(
+                app.host.max_concurrent_sessions,
+                app.host.session_idle_timeout,
+            )
+        });
+        let count = settings.workers.unwrap_or(if binding.sessions {
             app.host.max_concurrent_sessions
         } else {
             app.host.max_concurrent_calls
         });
-        tracing::info!(function = %function.name, %queue, workers = count, "queue trigger");
+        tracing::info!(function = %function.name, queue = %binding.queue, workers = count, "queue trigger");
         let trigger = QueueTrigger {
             function: function.name.clone(),
             binding: binding.clone(),
-            queue: queue.clone(),
             outputs: function.outputs.clone(),
             transport: Arc::clone(transport),
             handler: handler.clone(),
-            retry: retry.clone(),
+            max_delivery_count: settings.max_delivery_count,
             timeout: app.host.function_timeout,
+            sessions,
+            sequence: Default::default(),
+            lock_renewal: LockRenewal {
+                every: Duration::from_secs(10),
+                up_to: app.host.max_auto_lock_renewal,
+            },
         };
         workers.extend(trigger.spawn(count, shutdown.clone()));
     }

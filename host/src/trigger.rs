@@ -1,64 +1,50 @@
-//! Queue triggers: receive a message, invoke the function with the documented payload, apply its
-//! output bindings, settle the message. Failures are retried with exponential backoff and
-//! dead-lettered after `maxDeliveryCount`, keeping the last error as the reason.
+//! Queue triggers: receive a message, invoke the function with the payload the real host would
+//! send ([`crate::invocation`]), apply its output bindings as the host does, and settle the
+//! message as the trigger's extension does ([`crate::extensions`]): Service Bus abandons a
+//! failure for immediate redelivery and dead-letters after maxDeliveryCount; RabbitMQ
+//! republishes it to the tail and rejects its fifth failure. Session-enabled Service Bus
+//! triggers hold a session slot for `sessionIdleTimeout` after its last message
+//! ([`crate::sessions`]). An invocation past functionTimeout restarts the handler process.
 
 use crate::app_dir::Output;
-use crate::handler::Handler;
+use crate::extensions::{Failure, TriggerBinding};
+use crate::handler::{Handler, InvokeError};
+use crate::invocation::{Sys, output_messages};
+use crate::sessions::SessionSlots;
 use orders_core::ports::{Delivery, OutboundMessage, QueueTransport, Settlement};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    pub max_delivery_count: u32,
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl RetryPolicy {
-    /// Wait before delivery `count + 1`: base, 2x base, 4x base, ... capped at max.
-    pub fn backoff(&self, count: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(count.saturating_sub(1).min(16))
-            .unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.max)
-    }
-}
-
 /// One queue-triggered function and everything needed to run it.
 #[derive(Clone)]
 pub struct QueueTrigger {
     pub function: String,
-    pub binding: String,
-    pub queue: String,
+    pub binding: TriggerBinding,
     pub outputs: Vec<Output>,
     pub transport: Arc<dyn QueueTransport>,
     pub handler: Handler,
-    pub retry: RetryPolicy,
+    /// The queue's maxDeliveryCount (Service Bus; a queue property, not a host.json setting).
+    pub max_delivery_count: u32,
     pub timeout: Duration,
+    /// Session slots, for a session-enabled Service Bus trigger.
+    pub sessions: Option<SessionSlots>,
+    /// Numbers deliveries (SequenceNumber, DeliveryTag).
+    pub sequence: Arc<AtomicI64>,
+    pub lock_renewal: LockRenewal,
 }
 
-/// The trigger metadata the Service Bus extension sends with each message.
-fn metadata(d: &Delivery) -> Value {
-    json!({
-        "MessageId": d.message_id,
-        "SessionId": d.session_id,
-        "DeliveryCount": d.delivery_count,
-        "EnqueuedTimeUtc": d.enqueued_at.to_rfc3339(),
-        "ContentType": "application/json",
-        "CorrelationId": d.properties.get("correlationId"),
-        "ApplicationProperties": d.properties,
-        "UserProperties": d.properties,
-        "sys": {
-            "MethodName": null,
-            "UtcNow": chrono::Utc::now().to_rfc3339(),
-            "RandGuid": uuid::Uuid::new_v4().to_string(),
-        }
-    })
+/// How the host keeps a message locked while its invocation runs (Service Bus renews the lock
+/// up to `maxAutoLockRenewalDuration`; a RabbitMQ delivery stays held anyway).
+#[derive(Debug, Clone, Copy)]
+pub struct LockRenewal {
+    /// Well inside the transports' lock (the embedded queue's is 30 s).
+    pub every: Duration,
+    pub up_to: Duration,
 }
 
 impl QueueTrigger {
@@ -77,7 +63,7 @@ impl QueueTrigger {
         while !*shutdown.borrow() {
             match self
                 .transport
-                .receive(&self.queue, Duration::from_secs(1))
+                .receive(&self.binding.queue, Duration::from_secs(1))
                 .await
             {
                 Ok(Some(delivery)) => {
@@ -95,7 +81,7 @@ impl QueueTrigger {
                 }
                 Ok(None) => {}
                 Err(err) => {
-                    tracing::warn!(queue = %self.queue, error = %err, "receive failed; retrying");
+                    tracing::warn!(queue = %self.binding.queue, error = %err, "receive failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
@@ -103,27 +89,32 @@ impl QueueTrigger {
     }
 
     async fn handle(&self, delivery: Delivery) {
-        let payload =
-            json!({ "Data": { &self.binding: delivery.body }, "Metadata": metadata(&delivery) });
-        let outcome = match self
-            .handler
-            .invoke(&self.function, &payload, self.timeout)
-            .await
-        {
+        let _slot = match (&self.sessions, &delivery.session_id) {
+            (Some(slots), Some(session)) => Some(slots.enter(session).await),
+            _ => None,
+        };
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+        let payload = self
+            .binding
+            .invocation(&self.function, &delivery, sequence)
+            .payload(&Sys::now());
+        let invocation = self.handler.invoke(&self.function, &payload, self.timeout);
+        let result = tokio::select! {
+            result = invocation => result,
+            never = self.keep_locked(&delivery) => match never {},
+        };
+        let outcome = match result {
             Ok(answer) => self.apply_outputs(&delivery, &answer).await,
+            Err(err @ InvokeError::Timeout(_)) => {
+                tracing::error!("function timeout: restarting the handler process");
+                self.handler.restart();
+                Err(err.to_string())
+            }
             Err(err) => Err(err.to_string()),
         };
         let settlement = match outcome {
             Ok(()) => Settlement::Complete,
-            Err(reason) if delivery.delivery_count >= self.retry.max_delivery_count => {
-                tracing::error!(%reason, "dead-lettering after the last allowed delivery");
-                Settlement::DeadLetter { reason }
-            }
-            Err(reason) => {
-                let retry_after = self.retry.backoff(delivery.delivery_count);
-                tracing::warn!(%reason, ?retry_after, "invocation failed; will retry");
-                Settlement::Abandon { retry_after }
-            }
+            Err(reason) => self.failed(&delivery, reason).await,
         };
         if let Err(err) = self.transport.settle(&delivery, settlement).await {
             // The lock is gone, so the message comes back; processing is idempotent.
@@ -131,45 +122,73 @@ impl QueueTrigger {
         }
     }
 
-    /// Publishes each output binding's value, as a custom handler's output binding does in
-    /// Azure: the body only, no application properties (the function puts what the next hop
-    /// needs, trace context included, in the body). Message ids derive from the input's, so a
-    /// redelivered input yields the same output ids.
+    /// Renews the delivery's lock until `up_to` has passed, then lets it lapse.
+    async fn keep_locked(&self, delivery: &Delivery) -> std::convert::Infallible {
+        let started = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(self.lock_renewal.every).await;
+            if started.elapsed() >= self.lock_renewal.up_to {
+                tracing::warn!(up_to = ?self.lock_renewal.up_to, "maxAutoLockRenewalDuration reached; the lock will lapse");
+                return std::future::pending().await;
+            }
+            if let Err(err) = self.transport.renew_lock(delivery).await {
+                tracing::warn!(error = %err, "lock renewal failed");
+            }
+        }
+    }
+
+    /// How the extension settles a failed invocation.
+    async fn failed(&self, delivery: &Delivery, error: String) -> Settlement {
+        match self.binding.on_failure(delivery, self.max_delivery_count) {
+            Failure::Abandon => {
+                tracing::warn!(%error, "invocation failed; abandoned for redelivery");
+                Settlement::Abandon
+            }
+            Failure::DeadLetter { reason } => {
+                tracing::error!(%error, %reason, "dead-lettering after the last allowed delivery");
+                Settlement::DeadLetter { reason }
+            }
+            Failure::Republish(copy) => {
+                tracing::warn!(%error, message_id = %copy.message_id, "invocation failed; republished to the queue's tail");
+                match self.transport.publish(&self.binding.queue, copy).await {
+                    Ok(()) => Settlement::Complete,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "republish failed; the message comes back");
+                        Settlement::Abandon
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes each output binding's value as the host does: the body only, no application
+    /// properties (the function puts what the next hop needs, trace context included, in the
+    /// body). Message ids derive from the input's, so a redelivered input yields the same ids.
     async fn apply_outputs(&self, delivery: &Delivery, answer: &Value) -> Result<(), String> {
         for output in &self.outputs {
-            let body = match &answer["Outputs"][&output.binding] {
-                Value::Null => continue,
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
-            };
-            let message = OutboundMessage {
-                message_id: format!("{}:{}", delivery.message_id, output.binding),
-                session_id: None,
-                body,
-                properties: Default::default(),
-            };
-            self.transport
-                .publish(&output.queue, message)
-                .await
-                .map_err(|e| format!("output {} not published: {e}", output.binding))?;
+            let bodies = output_messages(&answer["Outputs"][&output.binding], output.data_type)
+                .map_err(|e| format!("output {}: {e}", output.binding))?;
+            let many = bodies.len() > 1;
+            for (n, body) in bodies.into_iter().enumerate() {
+                let body = String::from_utf8(body).map_err(|_| {
+                    format!(
+                        "output {} is not UTF-8 text (a base64 string becomes bytes unless its dataType is binary)",
+                        output.binding
+                    )
+                })?;
+                let suffix = if many { format!(":{n}") } else { String::new() };
+                let message = OutboundMessage {
+                    message_id: format!("{}:{}{suffix}", delivery.message_id, output.binding),
+                    session_id: None,
+                    body,
+                    properties: Default::default(),
+                };
+                self.transport
+                    .publish(&output.queue, message)
+                    .await
+                    .map_err(|e| format!("output {} not published: {e}", output.binding))?;
+            }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let policy = RetryPolicy {
-            max_delivery_count: 10,
-            base: Duration::from_secs(1),
-            max: Duration::from_secs(30),
-        };
-        let waits: Vec<u64> = (1..=7).map(|n| policy.backoff(n).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
-        assert_eq!(policy.backoff(u32::MAX), Duration::from_secs(30));
     }
 }

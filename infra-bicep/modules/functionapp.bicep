@@ -17,7 +17,9 @@ param spaOrigin string
 param jwtIssuer string
 param jwtAudience string
 param sqlConnectionString string
-@allowed([2048, 4096])
+// 512 MB arrived after the preview (Learn: flex-consumption-plan, "512 MB, 2,048 MB, and
+// 4,096 MB"); the handler needs far less than 512.
+@allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 @minValue(40)
 @maxValue(1000)
@@ -72,9 +74,16 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     }
     siteConfig: {
       minTlsVersion: '1.2'
-      // No siteConfig.cors: the handler answers CORS itself (API_CORS_ORIGINS below, OPTIONS in
-      // functions/Api/function.json). Platform CORS would take precedence over the app's own
-      // headers, and Flex Consumption's support for it has varied; one place decides.
+      // On Linux Consumption and Flex Consumption the Functions host always runs its own CORS
+      // middleware from these settings (JobHostCorsMiddleware, Azure/azure-functions-host
+      // WebScriptHostBuilderExtension.cs) and answers every preflight itself: without them an
+      // SPA on another origin cannot POST an order. On actual responses it sets the same
+      // Access-Control-Allow-Origin the handler sets (API_CORS_ORIGINS below), and the
+      // handler's Access-Control-Expose-Headers pass through (the platform policy exposes none).
+      cors: {
+        allowedOrigins: [spaOrigin]
+        supportCredentials: false
+      }
       // Flex Consumption: FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION are not app
       // settings (functionAppConfig.runtime replaces them).
       appSettings: [

@@ -9,20 +9,25 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: vaultName
 }
 
-resource redis 'Microsoft.Cache/redis@2024-03-01' existing = {
+resource redis 'Microsoft.Cache/redisEnterprise@2025-04-01' existing = {
   name: redisName
+}
+
+resource redisDatabase 'Microsoft.Cache/redisEnterprise/databases@2025-04-01' existing = {
+  parent: redis
+  name: 'default'
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
 
-// rediss:// (TLS, port 6380); the key is base64 and may hold '/', '+', '=': URL-encode it.
+// rediss:// (TLS, Azure Managed Redis's port 10000); the key may hold '/', '+', '=': URL-encode it.
 resource redisUrl 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'redis-url'
   properties: {
-    value: 'rediss://:${uriComponent(redis.listKeys().primaryKey)}@${redis.properties.hostName}:${redis.properties.sslPort}'
+    value: 'rediss://:${uriComponent(redisDatabase.listKeys().primaryKey)}@${redis.properties.hostName}:${redisDatabase.properties.port}'
     contentType: 'text/plain'
   }
 }

@@ -119,6 +119,15 @@ class Resources(unittest.TestCase):
         self.assertNotRegex(settings, r"name:\s*'FUNCTIONS_WORKER_RUNTIME'", "deprecated on Flex Consumption")
         self.assertNotRegex(settings, r"name:\s*'AzureWebJobsStorage'\s*,", "identity-based storage only")
 
+    def test_the_platform_cors_answers_the_spas_preflights(self):
+        # Linux/Flex Consumption: the host's own CORS middleware answers every preflight from
+        # siteConfig.cors (Azure/azure-functions-host 89dc438d, WebScriptHostBuilderExtension.cs).
+        text = code((INFRA / "modules/functionapp.bicep").read_text())
+        cors = block(text, text.index("cors:"))
+        self.assertRegex(cors, r"allowedOrigins:\s*\[\s*spaOrigin\s*\]")
+        self.assertNotIn("'*'", cors, "exact origins only")
+        self.assertRegex(text, r"@allowed\(\[512, 2048, 4096\]\)")
+
     def test_service_bus_queues(self):
         text = (INFRA / "modules/servicebus.bicep").read_text()
 
@@ -142,9 +151,14 @@ class Resources(unittest.TestCase):
         sql = (INFRA / "modules/sql.bicep").read_text()
         self.assertRegex(sql, r"azureADOnlyAuthentication:\s*true")
         self.assertNotRegex(sql, r"administratorLoginPassword")
-        redis = (INFRA / "modules/redis.bicep").read_text()
-        self.assertRegex(redis, r"enableNonSslPort:\s*false")
+        redis = code((INFRA / "modules/redis.bicep").read_text())
+        # Azure Managed Redis: Azure Cache for Redis retires (2028-09-30) and blocks new caches.
+        self.assertIn("'Microsoft.Cache/redisEnterprise@", redis)
+        self.assertNotIn("'Microsoft.Cache/redis@", redis)
+        self.assertRegex(redis, r"clientProtocol:\s*'Encrypted'")
         self.assertRegex(redis, r"minimumTlsVersion:\s*'1\.2'")
+        # One endpoint: the clients are not cluster-aware.
+        self.assertRegex(redis, r"clusteringPolicy:\s*'EnterpriseCluster'")
 
     def test_hub_has_two_replicas_and_a_scale_rule(self):
         ca = (INFRA / "modules/containerapps.bicep").read_text()

@@ -15,14 +15,13 @@
 //!   for each other, sessions on different shards run in parallel. N caps the parallelism of a
 //!   queue (default [`DEFAULT_SHARDS`]).
 //! - **Abandon** rejects with requeue, which puts the message back at the head of its shard
-//!   (the delivery limit makes quorum queues do that) and raises its delivery count. With a
-//!   `retry_after`, the delivery is held until then and rejected after, from a background task:
-//!   `settle` returns at once. FIFO forbids letting later messages pass, so the whole shard
-//!   (not just the session) waits out the delay.
+//!   (the delivery limit makes quorum queues do that) and raises its delivery count: at once,
+//!   as Service Bus redelivers an abandoned message.
 //! - **Delivery count** comes from the quorum queue's `x-delivery-count` (and 4.x's
 //!   `x-acquired-count`) headers, which count earlier deliveries: + 1.
-//! - **Lock expiry.** There is no time-based lock: a delivery stays with its receiver until it
-//!   is settled or the receiver's connection closes, when the broker requeues it at the head
+//! - **Lock expiry.** There is no time-based lock (so renewing one only checks it is still
+//!   held): a delivery stays with its receiver until it is settled or the receiver's connection
+//!   closes, when the broker requeues it at the head
 //!   with a higher count (the broker's `consumer_timeout`, 30 min by default, closes a channel
 //!   that holds one far too long).
 //! - **Duplicate detection.** None: RabbitMQ has no such feature and a process-local cache
@@ -219,20 +218,7 @@ impl QueueTransport for RabbitQueue {
         let requeue = BasicRejectOptions { requeue: true };
         match settlement {
             Settlement::Complete => settled(acker.ack(BasicAckOptions::default()).await),
-            Settlement::Abandon { retry_after } if retry_after.is_zero() => {
-                settled(acker.reject(requeue).await)
-            }
-            Settlement::Abandon { retry_after } => {
-                // Holding the delivery keeps the shard (and so the session) waiting. If this
-                // process dies meanwhile the broker requeues it early, which is harmless.
-                tokio::spawn(async move {
-                    tokio::time::sleep(retry_after).await;
-                    if let Err(e) = acker.reject(requeue).await {
-                        tracing::warn!(error = %e, "rabbitmq: delayed requeue failed; the broker requeues on disconnect");
-                    }
-                });
-                Ok(())
-            }
+            Settlement::Abandon => settled(acker.reject(requeue).await),
             Settlement::DeadLetter { reason } => {
                 // Keep the lock until the copy is confirmed; give it back if that fails.
                 if let Err(e) = self.dead_letter(delivery, reason).await {
@@ -244,6 +230,17 @@ impl QueueTransport for RabbitQueue {
                 }
                 settled(acker.ack(BasicAckOptions::default()).await)
             }
+        }
+    }
+
+    /// No time-based lock to extend: the delivery is held while its channel lives.
+    async fn renew_lock(&self, delivery: &Delivery) -> Result<(), BackendError> {
+        let locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        match locks.get(&delivery.lock_token) {
+            Some(acker) if acker.usable() => Ok(()),
+            _ => Err(rabbit_err(
+                "the delivery's lock was lost (settled, or its connection closed)",
+            )),
         }
     }
 

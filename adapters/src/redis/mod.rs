@@ -32,6 +32,11 @@ fn client(url: &str) -> Result<redis::Client, BackendError> {
     redis::Client::open(url).map_err(|e| error("invalid Redis URL", e))
 }
 
+/// Fails when `url` is not a Redis URL (a configuration error, unlike Redis being down).
+pub fn check_url(url: &str) -> Result<(), BackendError> {
+    client(url).map(drop)
+}
+
 /// A multiplexed connection that reconnects by itself. Few, quick retries: while Redis is down
 /// each command fails within the timeout and the next one tries to reconnect again.
 async fn connect(url: &str) -> Result<ConnectionManager, BackendError> {

@@ -196,10 +196,9 @@ impl QueueTransport for SqliteQueue {
             .store
             .with_conn(move |conn| match settlement {
                 Settlement::Complete => conn.execute("DELETE FROM queue_messages WHERE lock_token = ?1", [token]),
-                Settlement::Abandon { retry_after } => conn.execute(
-                    "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL, visible_at_ms = ?2
-                     WHERE lock_token = ?1",
-                    params![token, now_ms() + retry_after.as_millis() as i64],
+                Settlement::Abandon => conn.execute(
+                    "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL WHERE lock_token = ?1",
+                    [token],
                 ),
                 Settlement::DeadLetter { reason } => conn.execute(
                     "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL, dead_lettered = 1,
@@ -211,6 +210,27 @@ impl QueueTransport for SqliteQueue {
         if changed == 1 {
             // A completed or dead-lettered head unblocks the rest of its session.
             self.published.notify_one();
+            Ok(())
+        } else {
+            Err(BackendError::new(
+                "sqlite-queue",
+                "the delivery's lock was lost (expired or settled)",
+            ))
+        }
+    }
+
+    async fn renew_lock(&self, delivery: &Delivery) -> Result<(), BackendError> {
+        let (token, lock) = (delivery.lock_token.clone(), self.lock);
+        let renewed = self
+            .store
+            .with_conn(move |conn| {
+                conn.execute(
+                    "UPDATE queue_messages SET locked_until_ms = ?2 WHERE lock_token = ?1",
+                    params![token, now_ms() + lock.as_millis() as i64],
+                )
+            })
+            .await?;
+        if renewed == 1 {
             Ok(())
         } else {
             Err(BackendError::new(

@@ -108,6 +108,14 @@ fn invalid(what: &str, err: impl fmt::Display) -> DbError {
     DbError::Data(format!("invalid {what} in the database: {err}"))
 }
 
+impl SqlServerConfig {
+    /// Fails when the connection string or the credential settings are invalid (configuration
+    /// errors, unlike the server being down), without connecting.
+    pub fn check(&self) -> Result<(), BackendError> {
+        Connector::new(self).map(drop).map_err(backend)
+    }
+}
+
 impl SqlServerStore {
     /// Connects, applies migrations and upserts the catalog (as `SqliteStore::open` does).
     pub async fn connect(

@@ -1,4 +1,5 @@
-//! `GET /api/products` and `GET /api/products/{productId}`: served from the in-memory catalog.
+//! `GET /api/products` and `GET /api/products/{productId}`: served from the in-memory catalog
+//! (the one bundled with the binary until SQL's is loaded).
 
 use super::dto::{PageDto, ProductDto};
 use crate::app::AppState;
@@ -19,7 +20,7 @@ pub async fn list(
         vendor: query.text("vendor"),
         category: query.text("category"),
     };
-    let found = app.catalog.search(&filter, page);
+    let found = app.catalog.current().search(&filter, page);
     Ok(Json(PageDto::from_page(found, |p| ProductDto::from(&p))))
 }
 
@@ -29,6 +30,7 @@ pub async fn get(
 ) -> Result<Json<ProductDto>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no product {product_id}"));
     let id = ProductId::parse(&product_id).map_err(|_| not_found())?;
-    let product = app.catalog.get_active(&id).ok_or_else(not_found)?;
+    let catalog = app.catalog.current();
+    let product = catalog.get_active(&id).ok_or_else(not_found)?;
     Ok(Json(ProductDto::from(product)))
 }

@@ -37,7 +37,7 @@ fn invocation_span(
     let span = tracing::info_span!(
         "invocation",
         function,
-        correlation_id = props.get("correlationId").map(String::as_str).unwrap_or(""),
+        correlation_id = props.get("correlationid").map(String::as_str).unwrap_or(""),
         delivery_count = request.delivery_count(),
         trace_id
     );

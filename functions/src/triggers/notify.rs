@@ -21,8 +21,8 @@ pub async fn invoke(
     State(app): State<AppState>,
     Json(request): Json<InvokeRequest>,
 ) -> Result<Json<InvokeResponse>, ApiError> {
-    let event = request.message("processed").and_then(|body| {
-        OrderProcessed::from_json(&body)
+    let event = request.message("processed").and_then(|message| {
+        OrderProcessed::from_json(&message.body)
             .map_err(|e| ApiError::bad_request("Data.processed", e.to_string()))
     });
     let traceparent = event.as_ref().ok().and_then(|e| e.traceparent.as_deref());

@@ -18,8 +18,8 @@ pub async fn invoke(
     State(app): State<AppState>,
     Json(request): Json<InvokeRequest>,
 ) -> Result<Json<InvokeResponse>, ApiError> {
-    let event = request.message("order").and_then(|body| {
-        OrderAccepted::from_json(&body)
+    let event = request.message("order").and_then(|message| {
+        OrderAccepted::from_json(&message.body)
             .map_err(|e| ApiError::bad_request("Data.order", e.to_string()))
     });
     let from_body = event.as_ref().ok().and_then(|e| e.traceparent.clone());

@@ -298,6 +298,17 @@ async fn health_openapi_and_unknown_routes() {
         .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["checks"]["catalogProducts"], 145);
+    // The embedded mode's dependencies are local: connected from the start.
+    for (role, backend) in [
+        ("sql", "sqlite"),
+        ("state", "memory"),
+        ("fanout", "memory"),
+        ("queue", "embedded"),
+    ] {
+        let dependency = &health["dependencies"][role];
+        assert_eq!(dependency["backend"], backend, "{health}");
+        assert_eq!(dependency["connected"], true, "{health}");
+    }
     let doc: Value = app
         .get("/api/openapi.json")
         .send()

@@ -1,6 +1,10 @@
 //! Helpers for end-to-end tests: a whole Contoso Orders system on random ports, in one of the
 //! local modes, driven over HTTP.
 
+mod handler;
+
+pub use handler::{HandlerProcess, closed_port};
+
 use functions_host::{HostSettings, RunningHost};
 use orders_core::ports::QueueTransport;
 use orders_functions::Settings;
@@ -50,8 +54,6 @@ async fn spawn_hosts(
             in_process: mode == Mode::Embedded,
             handler_bin: None,
             max_delivery_count: 10,
-            retry_base: Duration::from_millis(20),
-            retry_max: Duration::from_millis(100),
             workers: (mode == Mode::Servers).then_some(2),
             handler_env: env.to_vec(),
             // The shop is served only when a test names its build folder.

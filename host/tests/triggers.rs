@@ -1,0 +1,272 @@
+//! The emulator's trigger semantics against the real embedded queue (SQLite), each as the real
+//! extension behaves (sources in tests/conformance/README.md): Service Bus abandons a failure
+//! for immediate redelivery and dead-letters with `MaxDeliveryCountExceeded`; RabbitMQ
+//! republishes to the tail and rejects the fifth failure; session slots are held
+//! `sessionIdleTimeout`; locks are renewed while an invocation runs; a timeout restarts the
+//! handler process.
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::post;
+use functions_host::extensions::{Extension, TriggerBinding};
+use functions_host::handler::Handler;
+use functions_host::invocation::DataType;
+use functions_host::sessions::SessionSlots;
+use functions_host::trigger::{LockRenewal, QueueTrigger};
+use orders_adapters::sqlite::{SqliteQueue, SqliteStore};
+use orders_core::ports::{OutboundMessage, QueueTransport};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, watch};
+
+const QUEUE: &str = "work";
+
+/// What the function saw: each invocation's message body, in order.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// A function that records each body, takes `first_takes` on its first invocation, and fails
+/// the bodies `fails` names.
+fn function(seen: &Seen, first_takes: Duration, fails: fn(&str) -> bool) -> Handler {
+    let seen = Arc::clone(seen);
+    let route = post(move |axum::Json(payload): axum::Json<Value>| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let literal = payload["Data"]["msg"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let body: String = serde_json::from_str(&literal).unwrap_or(literal);
+            let first = {
+                let mut seen = seen.lock().unwrap();
+                seen.push(body.clone());
+                seen.len() == 1
+            };
+            if first {
+                tokio::time::sleep(first_takes).await;
+            }
+            if fails(&body) {
+                return Err(StatusCode::SERVICE_UNAVAILABLE);
+            }
+            Ok(axum::Json(
+                json!({ "Outputs": {}, "Logs": [], "ReturnValue": null }),
+            ))
+        }
+    });
+    Handler::InProcess(Router::new().route("/Work", route))
+}
+
+struct Queue {
+    _dir: tempfile::TempDir,
+    sqlite: SqliteQueue,
+    transport: Arc<dyn QueueTransport>,
+}
+
+impl Queue {
+    async fn new(lock: Duration) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("q.db"), Vec::new())
+            .await
+            .unwrap();
+        let sqlite = SqliteQueue::with_lock(store, lock);
+        Queue {
+            _dir: dir,
+            transport: Arc::new(sqlite.clone()),
+            sqlite,
+        }
+    }
+
+    async fn has_dead_letter(&self) -> bool {
+        !self
+            .transport
+            .dead_letters(QUEUE, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    }
+}
+
+fn trigger(
+    transport: &Arc<dyn QueueTransport>,
+    handler: Handler,
+    extension: Extension,
+) -> QueueTrigger {
+    QueueTrigger {
+        function: "Work".into(),
+        binding: TriggerBinding {
+            extension,
+            name: "msg".into(),
+            queue: QUEUE.into(),
+            sessions: false,
+            data_type: DataType::String,
+        },
+        outputs: Vec::new(),
+        transport: Arc::clone(transport),
+        handler,
+        max_delivery_count: 10,
+        timeout: Duration::from_secs(30),
+        sessions: None,
+        sequence: Default::default(),
+        lock_renewal: LockRenewal {
+            every: Duration::from_millis(200),
+            up_to: Duration::from_secs(300),
+        },
+    }
+}
+
+async fn publish(transport: &Arc<dyn QueueTransport>, id: &str, session: Option<&str>) {
+    let message = OutboundMessage {
+        message_id: id.into(),
+        session_id: session.map(str::to_owned),
+        body: id.into(),
+        properties: Default::default(),
+    };
+    transport.publish(QUEUE, message).await.unwrap();
+}
+
+/// Runs `workers` receive loops until `done` holds or 20 s pass; returns how long it took.
+async fn run_until(
+    trigger: QueueTrigger,
+    workers: usize,
+    done: impl AsyncFn() -> bool,
+) -> Duration {
+    let (stop, stopped) = watch::channel(false);
+    let started = Instant::now();
+    let tasks = trigger.spawn(workers, stopped);
+    while !done().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not done within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
+    stop.send(true).unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    took
+}
+
+#[tokio::test]
+async fn service_bus_redelivers_a_failure_at_once_and_dead_letters_after_max_delivery_count() {
+    let q = Queue::new(Duration::from_secs(30)).await;
+    let transport = &q.transport;
+    let seen = Seen::default();
+    publish(transport, "poison", None).await;
+    let handler = function(&seen, Duration::ZERO, |_| true);
+    let took = run_until(
+        trigger(transport, handler, Extension::ServiceBus),
+        1,
+        async || q.has_dead_letter().await,
+    )
+    .await;
+    assert_eq!(seen.lock().unwrap().len(), 10);
+    // No backoff between deliveries: ten of them well within a second on this queue.
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let dead = transport.dead_letters(QUEUE, 10).await.unwrap();
+    assert_eq!(
+        (dead[0].delivery_count, dead[0].reason.as_str()),
+        (10, "MaxDeliveryCountExceeded")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_republishes_a_failure_to_the_tail_and_rejects_its_fifth() {
+    let q = Queue::new(Duration::from_secs(30)).await;
+    let transport = &q.transport;
+    let seen = Seen::default();
+    // One user's two messages: the first always fails.
+    publish(transport, "first", Some("alice")).await;
+    publish(transport, "second", Some("alice")).await;
+    let handler = function(&seen, Duration::ZERO, |body| body == "first");
+    run_until(
+        trigger(transport, handler, Extension::RabbitMq),
+        1,
+        async || q.has_dead_letter().await,
+    )
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    // The failed copy went behind the second message: a failure reorders a user's messages.
+    assert_eq!(
+        seen,
+        ["first", "second", "first", "first", "first", "first"]
+    );
+    let dead = transport.dead_letters(QUEUE, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].reason, "rejected");
+    assert_eq!(dead[0].properties["x-ms-rabbitmq-requeuecount"], "4");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_message_per_session_completes_at_slots_per_idle_timeout() {
+    let q = Queue::new(Duration::from_secs(30)).await;
+    let transport = &q.transport;
+    let seen = Seen::default();
+    for user in 0..6 {
+        let user = format!("user-{user}");
+        publish(transport, &user, Some(&user)).await;
+    }
+    let handler = function(&seen, Duration::ZERO, |_| false);
+    let mut trigger = trigger(transport, handler, Extension::ServiceBus);
+    let idle = Duration::from_millis(500);
+    trigger.sessions = Some(SessionSlots::new(2, idle));
+    let took = run_until(trigger, 2, async || {
+        q.sqlite.depth(QUEUE).await.unwrap() == 0
+    })
+    .await;
+    assert_eq!(seen.lock().unwrap().len(), 6);
+    // Three waves of two: the second and the third each wait for two sessions to idle out.
+    println!(
+        "6 one-message sessions through 2 slots idling {idle:?}: {took:?}, {:.1} messages/s (bound 2 / 0.5 s = 4/s)",
+        6.0 / took.as_secs_f64()
+    );
+    assert!(took >= idle * 2, "{took:?}");
+    assert!(took < idle * 2 + Duration::from_millis(700), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_invocation_keeps_its_lock_and_is_delivered_once() {
+    for (renewal, deliveries) in [(Duration::from_secs(300), 1), (Duration::ZERO, 2)] {
+        let q = Queue::new(Duration::from_millis(600)).await;
+        let seen = Seen::default();
+        publish(&q.transport, "slow", None).await;
+        let handler = function(&seen, Duration::from_millis(1500), |_| false);
+        let mut trigger = trigger(&q.transport, handler, Extension::ServiceBus);
+        trigger.lock_renewal.up_to = renewal;
+        run_until(trigger, 2, async || {
+            q.sqlite.depth(QUEUE).await.unwrap() == 0
+        })
+        .await;
+        // Without renewal, the lock lapses mid-invocation and a second worker gets it too.
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            deliveries,
+            "renewal up to {renewal:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_function_timeout_asks_for_a_handler_restart() {
+    // A handler process that never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hang = post(std::future::pending::<&'static str>);
+    tokio::spawn(async move { axum::serve(listener, Router::new().route("/Work", hang)).await });
+    let restart = Arc::new(Notify::new());
+    let q = Queue::new(Duration::from_secs(30)).await;
+    publish(&q.transport, "stuck", None).await;
+    let handler = Handler::remote(port, Arc::clone(&restart));
+    let mut trigger = trigger(&q.transport, handler, Extension::ServiceBus);
+    trigger.timeout = Duration::from_millis(200);
+    let (stop, stopped) = watch::channel(false);
+    let tasks = trigger.spawn(1, stopped);
+    tokio::time::timeout(Duration::from_secs(5), restart.notified())
+        .await
+        .expect("the timed-out invocation restarts the handler");
+    stop.send(true).unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
