@@ -137,6 +137,18 @@ impl AppState {
     pub fn connected(&self) -> bool {
         self.dependencies.iter().all(Dependency::is_connected)
     }
+
+    /// Waits up to `limit` for every dependency to be connected; whether they are.
+    pub async fn wait_connected(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.connected() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
 }
 
 /// The system of record: SQLite now, SQL Server in the background. Either way its catalog

@@ -1,15 +1,15 @@
 //! The host's HTTP listener: requests whose path and method match an HTTP-triggered function are
-//! passed to the handler unchanged (`enableProxyingHttpRequest`); anything else is 404, as on the
-//! real host. So the queue-trigger endpoints (`/OrderProcess`, ...) are never reachable from
-//! outside. Other GETs go to the shop's SPA when one is served.
+//! passed to the handler unchanged but for the proxy's headers (`enableProxyingHttpRequest`);
+//! anything else is 404, as on the real host. So the queue-trigger endpoints (`/OrderProcess`,
+//! ...) are never reachable from outside. Other GETs go to the shop's SPA when one is served.
 
 use crate::app_dir::{FunctionApp, Trigger};
-use crate::handler::Handler;
+use crate::handler::{HOST_VERSION, HOST_VERSION_HEADER, Handler, INVOCATION_ID_HEADER};
 use crate::web::Site;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
@@ -93,7 +93,7 @@ async fn dispatch(State(door): State<Arc<FrontDoor>>, request: Request) -> Respo
             _ => not_found(),
         };
     }
-    match door.handler.forward(request).await {
+    match door.handler.forward(proxied(request)).await {
         Ok(response) => response,
         Err(err) => {
             tracing::error!(error = %err, %path, "handler unreachable");
@@ -103,6 +103,20 @@ async fn dispatch(State(door): State<Arc<FrontDoor>>, request: Request) -> Respo
                 .into_response()
         }
     }
+}
+
+/// The headers the host's proxy sets on a forwarded request (`AddProxyingHeaders`, overwriting
+/// any the client sent, and `x-ms-invocation-id`).
+fn proxied(mut request: Request) -> Request {
+    let invocation = uuid::Uuid::new_v4().to_string();
+    let headers = request.headers_mut();
+    headers.insert(HOST_VERSION_HEADER, HeaderValue::from_static(HOST_VERSION));
+    for name in [INVOCATION_ID_HEADER, "x-ms-invocation-id"] {
+        if let Ok(value) = HeaderValue::from_str(&invocation) {
+            headers.insert(name, value);
+        }
+    }
+    request
 }
 
 fn not_found() -> Response {

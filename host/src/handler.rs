@@ -16,6 +16,12 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
+/// The host version the emulator presents: the first release known to proxy HTTP requests
+/// (`enableProxyingHttpRequest`), which this app needs.
+pub const HOST_VERSION: &str = "4.1043.100";
+pub const HOST_VERSION_HEADER: &str = "x-azure-functions-hostversion";
+pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
+
 #[derive(Debug, Error)]
 pub enum InvokeError {
     #[error("the handler answered {status}: {body}")]
@@ -88,8 +94,15 @@ impl Handler {
         payload: &Value,
         timeout: Duration,
     ) -> Result<Value, InvokeError> {
+        // The headers `DefaultHttpWorkerService.AddHeaders` sets on every invocation.
         let request = Request::post(format!("/{function}"))
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .header(HOST_VERSION_HEADER, HOST_VERSION)
+            .header(INVOCATION_ID_HEADER, uuid::Uuid::new_v4().to_string())
+            .header(
+                header::USER_AGENT,
+                format!("Azure-Functions-Host/{HOST_VERSION}"),
+            )
             .body(Body::from(payload.to_string()))
             .expect("a POST with a JSON body is a valid request");
         let call = async {

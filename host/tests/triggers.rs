@@ -270,3 +270,43 @@ async fn a_function_timeout_asks_for_a_handler_restart() {
         task.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn invocations_carry_the_hosts_headers() {
+    let echo = post(|headers: axum::http::HeaderMap| async move {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        axum::Json(json!({
+            "ReturnValue": {
+                "version": header("x-azure-functions-hostversion"),
+                "invocation": header("x-azure-functions-invocationid"),
+                "agent": header("user-agent"),
+                "type": header("content-type"),
+            }
+        }))
+    });
+    let handler = Handler::InProcess(Router::new().route("/Work", echo));
+    let answer = handler
+        .invoke(
+            "Work",
+            &json!({ "Data": {}, "Metadata": {} }),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let seen = &answer["ReturnValue"];
+    assert_eq!(seen["version"], "4.1043.100");
+    assert_eq!(seen["agent"], "Azure-Functions-Host/4.1043.100");
+    assert_eq!(seen["type"], "application/json; charset=utf-8");
+    assert!(
+        seen["invocation"]
+            .as_str()
+            .unwrap()
+            .parse::<uuid::Uuid>()
+            .is_ok()
+    );
+}

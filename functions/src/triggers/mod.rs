@@ -9,6 +9,22 @@ use crate::app::AppState;
 use axum::Router;
 use axum::routing::post;
 
+/// How long an invocation waits for dependencies still connecting (a cold start, a serverless
+/// SQL resuming) before trying anyway. Service Bus redelivers a failed message at once, so
+/// failing fast would spend all its deliveries within a second; functionTimeout is 2 min.
+const DEPENDENCY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits for the dependencies, saying so when that is why the invocation is slow.
+async fn dependencies_ready(app: &AppState) {
+    if app.connected() {
+        return;
+    }
+    tracing::warn!("dependencies still connecting; the invocation waits for them");
+    if !app.wait_connected(DEPENDENCY_WAIT).await {
+        tracing::warn!(wait = ?DEPENDENCY_WAIT, "dependencies still not connected; trying anyway");
+    }
+}
+
 /// Routes by function name, as the host calls them.
 pub fn router() -> Router<AppState> {
     Router::new()

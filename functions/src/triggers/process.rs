@@ -34,6 +34,7 @@ pub async fn invoke(
         .map(|parent| parent.child().to_string());
     async move {
         let event = event?;
+        super::dependencies_ready(&app).await;
         tracing::Span::current().record(
             "correlation_id",
             tracing::field::display(event.correlation_id),

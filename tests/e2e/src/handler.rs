@@ -2,7 +2,7 @@
 
 use crate::SIGNING_KEY;
 use reqwest::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
@@ -149,39 +149,12 @@ impl HandlerProcess {
     }
 
     pub async fn token(&self, user: &str) -> String {
-        let res = self
-            .client
-            .post(format!("{}/dev/token", self.base))
-            .json(&json!({ "userId": user }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json::<Value>().await.unwrap()["accessToken"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        crate::dev_token(&self.client, &self.base, user).await
     }
 
-    /// Places an order, expecting 202; returns its correlation id.
+    /// Places an order for one AZ-104, expecting 202; returns its correlation id.
     pub async fn place(&self, token: &str) -> String {
-        let res = self
-            .client
-            .post(format!("{}/api/orders", self.base))
-            .bearer_auth(token)
-            .json(&json!({ "items": [{ "productId": "AZ-104", "quantity": 1 }] }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            res.status(),
-            202,
-            "{}",
-            res.text().await.unwrap_or_default()
-        );
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["status"], "ACCEPTED");
-        body["correlationId"].as_str().unwrap().to_owned()
+        crate::place_order(&self.client, &self.base, token, "AZ-104", 1).await
     }
 
     /// POSTs `body` as JSON.

@@ -89,6 +89,48 @@ fn server_url(name: &str, script: &str) -> String {
     })
 }
 
+/// A dev token for `user` from `POST {base}/dev/token`.
+pub async fn dev_token(client: &reqwest::Client, base: &str, user: &str) -> String {
+    let res = client
+        .post(format!("{base}/dev/token"))
+        .json(&json!({ "userId": user }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Places an order at `base`, expecting 202 ACCEPTED; returns its correlation id.
+pub async fn place_order(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    product: &str,
+    quantity: u32,
+) -> String {
+    let body = json!({ "items": [{ "productId": product, "quantity": quantity }] });
+    let res = client
+        .post(format!("{base}/api/orders"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        202,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let accepted: Value = res.json().await.unwrap();
+    assert_eq!(accepted["status"], "ACCEPTED");
+    accepted["correlationId"].as_str().unwrap().to_owned()
+}
+
 impl System {
     pub async fn start(mode: Mode) -> System {
         System::start_with(mode, &[]).await
@@ -157,41 +199,12 @@ impl System {
     }
 
     pub async fn token(&self, user: &str) -> String {
-        let res = self
-            .client
-            .post(format!("{}/dev/token", self.base()))
-            .json(&json!({ "userId": user }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json::<Value>().await.unwrap()["accessToken"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        dev_token(&self.client, self.base(), user).await
     }
 
     /// Places an order and returns its correlation id.
     pub async fn place(&self, token: &str, product: &str, quantity: u32) -> String {
-        let body = json!({ "items": [{ "productId": product, "quantity": quantity }] });
-        let res = self
-            .client
-            .post(format!("{}/api/orders", self.base()))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            res.status(),
-            202,
-            "{}",
-            res.text().await.unwrap_or_default()
-        );
-        res.json::<Value>().await.unwrap()["correlationId"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        place_order(&self.client, self.base(), token, product, quantity).await
     }
 
     pub async fn order(&self, token: &str, reference: &str) -> (u16, Value) {
