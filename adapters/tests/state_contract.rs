@@ -154,7 +154,14 @@ async fn track_then_status_and_owner(backend: Backend) {
     );
     let done = tracked(Completed, Some(i64::MAX));
     state.track(cid, &odd, done, HOUR).await.unwrap();
-    assert_eq!(state.owner(cid).await.unwrap(), Some(odd));
+    assert_eq!(state.owner(cid).await.unwrap(), Some(odd.clone()));
+    assert_eq!(state.status(cid).await.unwrap(), Some(done));
+
+    // Tracking it again (a retried POST, same key, same correlation id) moves nothing back.
+    state
+        .track(cid, &odd, tracked(Accepted, None), HOUR)
+        .await
+        .unwrap();
     assert_eq!(state.status(cid).await.unwrap(), Some(done));
 }
 

@@ -104,6 +104,26 @@ impl CorrelationId {
         CorrelationId(id)
     }
 
+    /// The correlation id of `owner`'s order placed with Idempotency-Key `key`: derived, not
+    /// random, so a retry makes the same id whatever is down. The queue's duplicate detection
+    /// (MessageId = correlation id) and the unique correlation id at persistence then make one
+    /// order of any number of retries, even when the idempotency store cannot answer.
+    pub fn for_idempotency_key(owner: &UserId, key: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        // Length-prefixed, so user "a" with key "b:c" and user "a:b" with key "c" differ.
+        let digest = Sha256::new()
+            .chain_update(b"contoso-orders/idempotency-key/v1\0")
+            .chain_update(owner.as_str().len().to_string())
+            .chain_update(b":")
+            .chain_update(owner.as_str())
+            .chain_update(b":")
+            .chain_update(key)
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        CorrelationId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
+
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
@@ -167,6 +187,26 @@ impl FromStr for OrderRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idempotency_key_derives_one_correlation_id_per_user() {
+        let (alice, bob) = (
+            UserId::parse("alice").unwrap(),
+            UserId::parse("bob").unwrap(),
+        );
+        let first = CorrelationId::for_idempotency_key(&alice, "k-1");
+        assert_eq!(first, CorrelationId::for_idempotency_key(&alice, "k-1"));
+        assert_ne!(first, CorrelationId::for_idempotency_key(&alice, "k-2"));
+        assert_ne!(first, CorrelationId::for_idempotency_key(&bob, "k-1"));
+        let (a, b_c) = (UserId::parse("a").unwrap(), UserId::parse("a:b").unwrap());
+        assert_ne!(
+            CorrelationId::for_idempotency_key(&a, "b:c"),
+            CorrelationId::for_idempotency_key(&b_c, "c")
+        );
+        // A custom (version 8) UUID: derived, not random.
+        assert_eq!(first.as_uuid().get_version_num(), 8);
+        assert_eq!(first.to_string().parse::<CorrelationId>().unwrap(), first);
+    }
 
     #[test]
     fn product_ids_are_normalised_and_checked() {

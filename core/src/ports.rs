@@ -86,7 +86,9 @@ pub fn owner_key(cid: CorrelationId) -> String {
 /// Every key written here expires after the given TTL.
 #[async_trait]
 pub trait WorkflowState: Send + Sync {
-    /// Records the status and the correlationId -> userId map of a newly accepted order.
+    /// Records the status and the correlationId -> userId map of a newly accepted order. An
+    /// order already tracked keeps its status: a retry with the same Idempotency-Key derives
+    /// the same correlation id, and statuses only move forward.
     async fn track(
         &self,
         cid: CorrelationId,

@@ -138,10 +138,18 @@ impl AppState {
         self.dependencies.iter().all(Dependency::is_connected)
     }
 
-    /// Waits up to `limit` for every dependency to be connected; whether they are.
-    pub async fn wait_connected(&self, limit: Duration) -> bool {
+    /// True once the dependencies in `roles` are connected.
+    pub fn connected_to(&self, roles: &[&str]) -> bool {
+        self.dependencies
+            .iter()
+            .filter(|d| roles.contains(&d.role))
+            .all(Dependency::is_connected)
+    }
+
+    /// Waits up to `limit` for the dependencies in `roles` to be connected; whether they are.
+    pub async fn wait_connected(&self, roles: &[&str], limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
-        while !self.connected() {
+        while !self.connected_to(roles) {
             if tokio::time::Instant::now() >= deadline {
                 return false;
             }

@@ -1,6 +1,8 @@
 //! `Idempotency-Key`: the same key and body from the same user replays the first answer; the same
 //! key with another body is refused (422); a retry while the first request is still running gets
-//! 409 so the client can retry again.
+//! 409 so the client can retry again. The key also fixes the order's correlation id
+//! (`CorrelationId::for_idempotency_key`), which is what keeps a retry to one order while this
+//! store is down.
 
 use crate::app::AppState;
 use crate::problem::ApiError;
@@ -76,8 +78,10 @@ pub async fn claim(
             "a request with this Idempotency-Key is still being processed".into(),
         )),
         Err(err) => {
-            // Without the state store we cannot deduplicate; accepting beats refusing every order.
-            tracing::warn!(error = %err, "idempotency store unavailable; processing without replay protection");
+            // Without the store there is no replay and no 422 for a changed body, but the key
+            // still fixes the correlation id: the queue's duplicate detection and the unique
+            // correlation id at persistence keep a retry from making a second order.
+            tracing::warn!(error = %err, "idempotency store unavailable; the derived correlation id deduplicates");
             Ok(Claim::Run(None))
         }
     }

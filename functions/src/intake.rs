@@ -11,15 +11,15 @@ use orders_core::status::TrackedStatus;
 use orders_core::{CorrelationId, OrderStatus, UserId};
 use std::collections::BTreeMap;
 
-/// Validates and prices `lines`, then hands the order to the queue. Returns its correlation id.
+/// Validates and prices `lines`, then hands the order to the queue as `correlation_id`.
 pub async fn accept_order(
     app: &AppState,
     owner: &UserId,
+    correlation_id: CorrelationId,
     lines: &[RequestedLine],
     trace: &TraceParent,
 ) -> Result<CorrelationId, ApiError> {
     let items = price_lines(lines, &app.catalog.current())?;
-    let correlation_id = CorrelationId::new_random();
     tracing::Span::current().record("correlation_id", tracing::field::display(correlation_id));
     let event = OrderAccepted {
         correlation_id,

@@ -69,7 +69,9 @@ impl WorkflowState for MemoryState {
     ) -> Result<(), BackendError> {
         let mut entries = self.entries();
         entries.set(owner_key(cid), Value::Owner(owner.clone()), ttl);
-        entries.set(status_key(cid), Value::Status(status), ttl);
+        if entries.get(&status_key(cid)).is_none() {
+            entries.set(status_key(cid), Value::Status(status), ttl);
+        }
         Ok(())
     }
 

@@ -103,7 +103,8 @@ impl WorkflowState for RedisState {
             .arg(status_key(cid))
             .arg(status.encode())
             .arg("PX")
-            .arg(ttl);
+            .arg(ttl)
+            .arg("NX");
         timed("track", pipe.exec_async(&mut self.connection.clone())).await
     }
 

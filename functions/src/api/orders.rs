@@ -59,6 +59,13 @@ pub async fn place(
         .map(|l| (l.product_id.to_ascii_uppercase(), l.quantity))
         .collect();
     let canonical = serde_json::to_string(&canonical).unwrap_or_default();
+    // A key fixes the correlation id, so a retry is the same order even when the idempotency
+    // store is down and cannot replay.
+    let correlation_id = key
+        .as_deref()
+        .map_or_else(CorrelationId::new_random, |key| {
+            CorrelationId::for_idempotency_key(&caller.user_id, key)
+        });
     let claimed = match idempotency::claim(&app, &caller.user_id, key, &canonical).await? {
         Claim::Replay { status, body } => return Ok(replay(status, body)),
         Claim::Run(claimed) => claimed,
@@ -73,7 +80,7 @@ pub async fn place(
         .unwrap_or_else(|| TraceParent::continue_or_start(incoming));
     tracing::Span::current().record("trace_id", trace.trace_id.as_str());
     let task = async move {
-        let accepted = intake::accept_order(&app, &owner, &lines, &trace).await;
+        let accepted = intake::accept_order(&app, &owner, correlation_id, &lines, &trace).await;
         if let Some(claimed) = claimed {
             match &accepted {
                 Ok(cid) => {

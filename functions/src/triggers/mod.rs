@@ -14,13 +14,18 @@ use axum::routing::post;
 /// failing fast would spend all its deliveries within a second; functionTimeout is 2 min.
 const DEPENDENCY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Waits for the dependencies, saying so when that is why the invocation is slow.
-async fn dependencies_ready(app: &AppState) {
-    if app.connected() {
+/// Waits for the dependencies a function cannot do without (`sql`, `fanout`, ...) when they
+/// have not connected yet, saying so when that is why the invocation is slow. One that was
+/// connected and failed since is not waited for: its error fails the invocation.
+async fn dependencies_ready(app: &AppState, roles: &[&str]) {
+    if app.connected_to(roles) {
         return;
     }
-    tracing::warn!("dependencies still connecting; the invocation waits for them");
-    if !app.wait_connected(DEPENDENCY_WAIT).await {
+    tracing::warn!(
+        ?roles,
+        "dependencies still connecting; the invocation waits for them"
+    );
+    if !app.wait_connected(roles, DEPENDENCY_WAIT).await {
         tracing::warn!(wait = ?DEPENDENCY_WAIT, "dependencies still not connected; trying anyway");
     }
 }

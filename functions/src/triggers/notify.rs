@@ -29,7 +29,7 @@ pub async fn invoke(
     let span = super::invocation_span("OrderNotify", &request, traceparent);
     async move {
         let event = event?;
-        super::dependencies_ready(&app).await;
+        super::dependencies_ready(&app, &["sql", "fanout"]).await;
         tracing::Span::current().record("correlation_id", tracing::field::display(event.correlation_id));
         let owner = owner(&app, event.correlation_id).await?;
         let notification = Notification {

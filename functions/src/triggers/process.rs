@@ -34,7 +34,8 @@ pub async fn invoke(
         .map(|parent| parent.child().to_string());
     async move {
         let event = event?;
-        super::dependencies_ready(&app).await;
+        // Workflow state and the PROCESSING push are best effort: only SQL is waited for.
+        super::dependencies_ready(&app, &["sql"]).await;
         tracing::Span::current().record(
             "correlation_id",
             tracing::field::display(event.correlation_id),

@@ -62,3 +62,50 @@ async fn a_redis_outage_degrades_but_loses_neither_orders_nor_notifications() {
     assert_eq!(pushed.notification.status.as_str(), "COMPLETED");
     system.stop().await;
 }
+
+/// Redis, the idempotency store, is down: a retried POST cannot be replayed, but its key fixes
+/// the correlation id, so the queue's duplicate detection and the unique correlation id at
+/// persistence make one order of three attempts.
+async fn an_idempotency_key_makes_one_order_while_redis_is_down(mode: Mode) {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let system = System::start_with(mode, &[("REDIS_URL", redis.url().as_str())]).await;
+    let token = system.token("heidi").await;
+    let mut cids = Vec::new();
+    for _ in 0..3 {
+        let res = system
+            .client
+            .post(format!("{}/api/orders", system.base()))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "checkout-1")
+            .json(&serde_json::json!({ "items": [{ "productId": "AZ-104", "quantity": 1 }] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202, "{mode:?}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        cids.push(body["correlationId"].as_str().unwrap().to_owned());
+    }
+    assert!(cids.iter().all(|cid| *cid == cids[0]), "{mode:?}: {cids:?}");
+    system
+        .wait_completed(&token, &cids[0], Duration::from_secs(30))
+        .await;
+    // Give any duplicate message the time to be processed too.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        system.sql_count("SELECT COUNT(*) FROM orders"),
+        1,
+        "{mode:?}"
+    );
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_makes_one_order_on_the_embedded_queue_while_redis_is_down() {
+    an_idempotency_key_makes_one_order_while_redis_is_down(Mode::EmbeddedProcesses).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_makes_one_order_on_rabbitmq_while_redis_is_down() {
+    an_idempotency_key_makes_one_order_while_redis_is_down(Mode::Servers).await;
+}
