@@ -26,7 +26,8 @@ pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
 /// The longest wait between two attempts.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 /// An attempt (connect, migrate, load) still running after this has failed.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Generous: a serverless Azure SQL takes about a minute to resume, and migrations follow.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// `T` (a port: `dyn OrderStore`, ...) once the background task has opened it.
 pub struct Deferred<T: ?Sized> {

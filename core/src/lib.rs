@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod env;
 pub mod events;
+pub mod hash;
 pub mod ids;
 pub mod intake;
 pub mod money;

@@ -3,8 +3,9 @@
 //! requests). host.json's `customHandler.enableProxyingHttpRequest` needs a host with YARP
 //! proxying (Azure/azure-functions-host PR #11035, 2025); an older host ignores the setting and
 //! would send HTTP functions the `{Data, Metadata}` payload, which this handler does not serve.
-//! So the first request logs the version, and warns when it is older than the first release
-//! known to carry proxying.
+//! So the first request logs the version, and warns when it is older than 4.1043, by which
+//! proxying had shipped (its first release is not known here, so an older host may still have
+//! it).
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -36,7 +37,7 @@ pub async fn log_once(request: Request, next: Next) -> Response {
             Some(false) => tracing::warn!(
                 host_version = version,
                 minimum = ?MIN_FOR_PROXYING,
-                "this Functions host predates enableProxyingHttpRequest: HTTP functions will not reach the API"
+                "this Functions host may predate enableProxyingHttpRequest: if so, HTTP functions will not reach the API"
             ),
             _ => tracing::info!(host_version = version, "Functions host"),
         });

@@ -2,7 +2,7 @@
 //! `function.json` (in this repository the folders sit under `functions/`; in a packaged app they
 //! are direct children of the root, so both places are searched).
 
-use crate::extensions::{Extension, TriggerBinding};
+use crate::extensions::{Extension, FROM_INTAKE, TriggerBinding};
 use crate::invocation::DataType;
 use serde::Deserialize;
 use serde_json::Value;
@@ -78,17 +78,25 @@ fn read_json(path: &Path) -> Result<Value, AppDirError> {
     })
 }
 
-/// `hh:mm:ss[.fff]` as host.json writes durations (a .NET TimeSpan).
+/// A .NET TimeSpan as host.json writes durations: `[d.]hh:mm:ss[.fffffff]`; a negative one
+/// (`-1`, `-00:00:00.0010000`) means no limit.
 fn timespan(raw: &str) -> Option<Duration> {
+    if raw.trim_start().starts_with('-') {
+        return Some(Duration::MAX);
+    }
     let [h, m, s] = raw.split(':').collect::<Vec<_>>()[..] else {
         return None;
     };
-    let (h, m): (u64, u64) = (h.parse().ok()?, m.parse().ok()?);
+    let (d, h): (u64, u64) = match h.split_once('.') {
+        Some((d, h)) => (d.parse().ok()?, h.parse().ok()?),
+        None => (0, h.parse().ok()?),
+    };
+    let m: u64 = m.parse().ok()?;
     let seconds: f64 = s
         .parse()
         .ok()
         .filter(|s: &f64| s.is_finite() && *s >= 0.0)?;
-    Some(Duration::from_secs(h * 3600 + m * 60) + Duration::from_secs_f64(seconds))
+    Some(Duration::from_secs(d * 86_400 + h * 3600 + m * 60) + Duration::from_secs_f64(seconds))
 }
 
 impl HostConfig {
@@ -188,6 +196,7 @@ fn function_from_json(name: &str, json: Value, path: &Path) -> Result<Function, 
                     queue: queue(b)?,
                     sessions: b.sessions,
                     data_type: data_type(b)?,
+                    content_type: FROM_INTAKE,
                 }))
             }
             ("serviceBus" | "rabbitMQ", "out") => outputs.push(Output {
@@ -276,6 +285,7 @@ mod tests {
                 queue: "order.accepted".into(),
                 sessions: true,
                 data_type: DataType::String,
+                content_type: FROM_INTAKE,
             })
         );
         assert_eq!(
@@ -308,5 +318,8 @@ mod tests {
         assert_eq!(timespan("00:00:00.250"), Some(Duration::from_millis(250)));
         assert_eq!(timespan("2m"), None);
         assert_eq!(timespan("00:00:-1"), None);
+        assert_eq!(timespan("1.00:00:30"), Some(Duration::from_secs(86_430)));
+        assert_eq!(timespan("-00:00:00.0010000"), Some(Duration::MAX));
+        assert_eq!(timespan("-1"), Some(Duration::MAX));
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::process::{Child, Command};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Finds the handler executable: `HANDLER_BIN`, the app root's executable, or the one built
@@ -74,10 +74,36 @@ impl Launch {
     }
 }
 
-/// The running handler, restarted whenever it exits until the host stops.
+/// The handler process as invocations see it: which start of it is running, and whether it
+/// answers yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Worker {
+    pub generation: u64,
+    pub ready: bool,
+}
+
+/// Asks the supervisor to restart one start of the handler; a request for a start that is
+/// already gone is ignored, so two timeouts never kill the fresh process.
+#[derive(Debug, Clone)]
+pub struct Restarts(mpsc::UnboundedSender<u64>);
+
+impl Restarts {
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<u64>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (Restarts(sender), receiver)
+    }
+
+    pub fn request(&self, generation: u64) {
+        let _ = self.0.send(generation);
+    }
+}
+
+/// The running handler, restarted whenever it exits (or a restart is asked) until the host
+/// stops.
 pub struct Supervised {
     pid: Arc<AtomicU32>,
-    restart: Arc<Notify>,
+    worker: watch::Receiver<Worker>,
+    restarts: Restarts,
     task: JoinHandle<()>,
 }
 
@@ -86,27 +112,24 @@ impl Supervised {
         let mut child = launch.start().await?;
         let pid = Arc::new(AtomicU32::new(child.id().unwrap_or_default()));
         let shown = Arc::clone(&pid);
-        let restart = Arc::new(Notify::new());
-        let asked = Arc::clone(&restart);
+        let mut current = Worker {
+            generation: 1,
+            ready: true,
+        };
+        let (state, worker) = watch::channel(current);
+        let (restarts, mut asked) = Restarts::new();
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    () = asked.notified() => {
-                        tracing::warn!("restarting the handler process");
+                    Some(generation) = asked.recv() => {
+                        if generation != current.generation {
+                            continue;
+                        }
+                        tracing::warn!(generation, "restarting the handler process");
                         let _ = child.kill().await;
                     }
                     status = child.wait() => {
                         tracing::error!(?status, "the handler exited; restarting it");
-                        match launch.start().await {
-                            Ok(next) => {
-                                shown.store(next.id().unwrap_or_default(), Ordering::Relaxed);
-                                child = next;
-                            }
-                            Err(err) => {
-                                tracing::error!(error = %err, "the handler cannot be restarted; retrying");
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                            }
-                        }
                     }
                     // The host only ever sends `true`, and a dropped sender means it is gone.
                     _ = stop.changed() => {
@@ -114,14 +137,36 @@ impl Supervised {
                         return;
                     }
                 }
+                current = Worker {
+                    generation: current.generation + 1,
+                    ready: false,
+                };
+                state.send_replace(current);
+                child = loop {
+                    match launch.start().await {
+                        Ok(next) => break next,
+                        Err(err) => {
+                            tracing::error!(error = %err, "the handler cannot be restarted; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                };
+                shown.store(child.id().unwrap_or_default(), Ordering::Relaxed);
+                current.ready = true;
+                state.send_replace(current);
             }
         });
-        Ok(Supervised { pid, restart, task })
+        Ok(Supervised {
+            pid,
+            worker,
+            restarts,
+            task,
+        })
     }
 
-    /// Notify it to kill the handler; the supervisor then starts a new one on the same port.
-    pub fn restarter(&self) -> Arc<Notify> {
-        Arc::clone(&self.restart)
+    /// What invocations wait on, and where they ask for a restart.
+    pub fn handle(&self) -> (watch::Receiver<Worker>, Restarts) {
+        (self.worker.clone(), self.restarts.clone())
     }
 
     /// The current handler process id (for tests that kill it).

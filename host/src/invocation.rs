@@ -11,9 +11,11 @@
 //!   that is a JSON object adds its top-level non-array properties to the binding data, as
 //!   strings (objects stay objects), overwriting names case-insensitively.
 //! - `HttpScriptInvocationResultExtensions.GetBindingValue`: an output string that parses as
-//!   base64 becomes bytes unless the binding says `dataType: binary`; then
-//!   `FunctionBinding.ReadAsEnumerable` sends a JSON array as one message per element and
-//!   re-serializes a JSON object indented.
+//!   base64 becomes `byte[]` unless the binding says `dataType: binary`; the Service Bus output
+//!   is an `IAsyncCollector<string>` (webjobs-sdk `JobHostMetadataProvider.GetDefaultType`), so
+//!   `FunctionBinding.BindAsyncCollectorAsync<string>` sends that `byte[]` as its `ToString()`,
+//!   the text `System.Byte[]`; it sends a JSON array as one message per element and
+//!   re-serializes a JSON object indented (`ReadAsEnumerable`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -131,14 +133,41 @@ impl Invocation {
                 let value = match value {
                     Value::Array(_) | Value::Null => return None,
                     Value::Object(map) => HostValue::Object(map),
-                    Value::String(s) => HostValue::Text(s),
-                    other => HostValue::Text(other.to_string()),
+                    scalar => HostValue::Text(as_dotnet_string(&scalar)),
                 };
                 Some((name, Some(value)))
             }));
         }
         all
     }
+}
+
+/// `(string)JValue` of a token `JObject.Parse` read: `Convert.ToString(value,
+/// InvariantCulture)`. Newtonsoft parses ISO 8601 strings as dates, which print as
+/// `MM/dd/yyyy HH:mm:ss`; booleans print as `True`/`False`.
+fn as_dotnet_string(scalar: &Value) -> String {
+    match scalar {
+        Value::String(text) => iso_datetime(text)
+            .map(|t| t.format("%m/%d/%Y %H:%M:%S").to_string())
+            .unwrap_or_else(|| text.clone()),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n
+            .as_i64()
+            .map(|i| i.to_string())
+            .or_else(|| n.as_u64().map(|u| u.to_string()))
+            .unwrap_or_else(|| n.as_f64().map_or_else(|| n.to_string(), |f| f.to_string())),
+        other => other.to_string(),
+    }
+}
+
+/// A string Newtonsoft's default `DateParseHandling.DateTime` reads as a date: ISO 8601 with a
+/// time, its zone kept as written (UTC here, as every date this app writes).
+fn iso_datetime(text: &str) -> Option<chrono::NaiveDateTime> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.naive_local())
+        .ok()
+        .or_else(|| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok())
 }
 
 fn sys_value(function: &str, sys: &Sys) -> Value {
@@ -158,19 +187,24 @@ pub fn iso_date(t: DateTime<Utc>, zone: &str) -> String {
     format!("{}{dot}{fraction}{zone}", t.format("%Y-%m-%dT%H:%M:%S"))
 }
 
+/// What `byte[]` becomes in an `IAsyncCollector<string>`: `Object.ToString()`.
+pub const BYTES_AS_STRING: &str = "System.Byte[]";
+
 /// What the host makes of one output binding's value: the message bodies to send.
-pub fn output_messages(value: &Value, data_type: DataType) -> Result<Vec<Vec<u8>>, String> {
+pub fn output_messages(value: &Value, data_type: DataType) -> Vec<Vec<u8>> {
     match value {
-        Value::Null => Ok(Vec::new()),
+        Value::Null => Vec::new(),
         Value::String(text) => {
-            if data_type != DataType::Binary
-                && let Some(bytes) = from_base64(text)
-            {
-                return Ok(vec![bytes]);
+            if data_type != DataType::Binary && from_base64(text).is_some() {
+                tracing::error!(
+                    value = %text,
+                    "an output string that parses as base64 reaches the queue as the text System.Byte[]"
+                );
+                return vec![BYTES_AS_STRING.as_bytes().to_vec()];
             }
-            Ok(collected(serde_json::from_str(text).ok(), text))
+            collected(serde_json::from_str(text).ok(), text)
         }
-        other => Ok(collected(Some(other.clone()), &other.to_string())),
+        other => collected(Some(other.clone()), &other.to_string()),
     }
 }
 
@@ -192,7 +226,8 @@ fn collected(json: Option<Value>, text: &str) -> Vec<Vec<u8>> {
     }
 }
 
-/// `JToken.ToString()`: Newtonsoft's indented JSON, strings unquoted at the top level.
+/// `JToken.ToString()`: Newtonsoft's indented JSON, strings unquoted at the top level (object
+/// keys sorted here, where Newtonsoft keeps their order; no consumer depends on it).
 fn indented(token: &Value) -> Vec<u8> {
     match token {
         Value::String(s) => s.clone().into_bytes(),
@@ -212,8 +247,25 @@ mod tests {
             HostValue::Text("stringTest".into()).encode(),
             json!("\"stringTest\"")
         );
-        // DefaultHttpWorkerServiceTests: dequeueCount 4 -> "4".
+        // DefaultHttpWorkerServiceTests (HttpWorkerTestUtilities' binding data): dequeueCount 4
+        // -> "4", "helloMetadata" -> "\"helloMetadata\"", VisibleTime DateTime(2019, 10, 1) and
+        // its DateTimeOffset round-tripped through ToString().
         assert_eq!(HostValue::Int(4).encode(), json!("4"));
+        assert_eq!(
+            HostValue::Text("helloMetadata".into()).encode(),
+            json!("\"helloMetadata\"")
+        );
+        let visible = DateTime::parse_from_rfc3339("2019-10-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            HostValue::DateTime(visible).encode(),
+            json!("2019-10-01T00:00:00")
+        );
+        assert_eq!(
+            HostValue::DateTimeOffset(visible).encode(),
+            json!("2019-10-01T00:00:00+00:00")
+        );
         assert_eq!(HostValue::Bool(false).encode(), json!("false"));
         assert_eq!(HostValue::Bytes(vec![1, 2, 3]).encode(), json!("AQID"));
         let t = DateTime::parse_from_rfc3339("2024-05-17T16:13:45.123Z")
@@ -230,12 +282,12 @@ mod tests {
     }
 
     #[test]
-    fn a_json_body_adds_its_top_level_properties_as_strings() {
+    fn a_json_body_adds_its_top_level_properties_as_dotnet_strings() {
         let invocation = Invocation {
             function: "F".into(),
             trigger_binding: "msg".into(),
             trigger_value: HostValue::Text(
-                r#"{"correlationId":"c","n":1,"o":{"a":1},"l":[1]}"#.into(),
+                r#"{"correlationId":"c","n":1,"o":{"a":1},"l":[1],"at":"2026-11-30T10:00:00.5Z","b":true,"x":1.0}"#.into(),
             ),
             binding_data: vec![
                 ("CorrelationId".into(), Some(HostValue::Text("x".into()))),
@@ -246,45 +298,40 @@ mod tests {
         let metadata = payload["Metadata"].as_object().unwrap();
         assert_eq!(metadata["CorrelationId"], "\"c\"");
         assert_eq!(metadata["n"], "\"1\"");
+        assert_eq!(metadata["at"], "\"11/30/2026 10:00:00\"");
+        assert_eq!(metadata["b"], "\"True\"");
+        assert_eq!(metadata["x"], "\"1\"");
         assert_eq!(metadata["o"], json!({ "a": 1 }));
         assert!(!metadata.contains_key("l") && !metadata.contains_key("To"));
         assert!(!metadata.contains_key("correlationId"));
-        assert_eq!(
-            payload["Data"]["msg"],
-            json!(
-                Value::String(r#"{"correlationId":"c","n":1,"o":{"a":1},"l":[1]}"#.into())
-                    .to_string()
-            )
-        );
+        let data: String = serde_json::from_str(payload["Data"]["msg"].as_str().unwrap()).unwrap();
+        assert!(data.starts_with(r#"{"correlationId":"c","n":1"#), "{data}");
     }
 
     #[test]
     fn outputs_follow_the_base64_rule_then_the_collector() {
-        // "test" is valid base64: the host sends its decoded bytes.
+        // "test" is valid base64 (ProcessDefaultInvocationRequest_BinaryData_Succeeds): the
+        // host decodes it, and the string collector sends the byte[]'s ToString().
         assert_eq!(
-            output_messages(&json!("test"), DataType::String).unwrap(),
-            [vec![0xb5, 0xeb, 0x2d]]
+            output_messages(&json!("test"), DataType::String),
+            [b"System.Byte[]".to_vec()]
         );
         assert_eq!(
-            output_messages(&json!("test"), DataType::Binary).unwrap(),
+            output_messages(&json!("test"), DataType::Binary),
             [b"test".to_vec()]
         );
         assert_eq!(
-            output_messages(&json!("hello"), DataType::String).unwrap(),
+            output_messages(&json!("hello"), DataType::String),
             [b"hello".to_vec()]
         );
         assert_eq!(
-            output_messages(&json!(r#"{"a":1}"#), DataType::String).unwrap(),
+            output_messages(&json!(r#"{"a":1}"#), DataType::String),
             [b"{\n  \"a\": 1\n}".to_vec()]
         );
         assert_eq!(
-            output_messages(&json!([{ "a": 1 }, "x"]), DataType::String).unwrap(),
+            output_messages(&json!([{ "a": 1 }, "x"]), DataType::String),
             [b"{\n  \"a\": 1\n}".to_vec(), b"x".to_vec()]
         );
-        assert!(
-            output_messages(&Value::Null, DataType::String)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(output_messages(&Value::Null, DataType::String).is_empty());
     }
 }

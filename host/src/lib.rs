@@ -23,6 +23,7 @@ pub mod web;
 
 use anyhow::Context;
 use app_dir::{FunctionApp, Trigger};
+use extensions::Extension;
 use handler::Handler;
 use orders_adapters::redis::RedisFanout;
 use orders_core::env::Env;
@@ -158,8 +159,9 @@ pub async fn start(
         let port = launch.port;
         let child = child::Supervised::start(launch, shutdown_rx.clone()).await?;
         let transport = orders_functions::app::open_broker(&handler_settings).await?;
+        let (worker, restarts) = child.handle();
         (
-            Handler::remote(port, child.restarter()),
+            Handler::remote(port, worker, restarts),
             transport,
             Some(child),
             None,
@@ -234,21 +236,34 @@ fn spawn_triggers(
         let Trigger::Queue(binding) = &function.trigger else {
             continue;
         };
+        let mut binding = binding.clone();
+        if app
+            .functions
+            .iter()
+            .any(|f| f.outputs.iter().any(|o| o.queue == binding.queue))
+        {
+            binding.content_type = extensions::FROM_OUTPUT_BINDING;
+        }
         let sessions = binding.sessions.then(|| {
             SessionSlots::new(
                 app.host.max_concurrent_sessions,
                 app.host.session_idle_timeout,
             )
         });
-        let count = settings.workers.unwrap_or(if binding.sessions {
-            app.host.max_concurrent_sessions
-        } else {
-            app.host.max_concurrent_calls
-        });
+        let count = match binding.extension {
+            // The extension's consumer runs one message at a time (RabbitMQ.Client's dispatch
+            // concurrency is 1), so it keeps queue order while nothing fails.
+            Extension::RabbitMq => 1,
+            Extension::ServiceBus => settings.workers.unwrap_or(if binding.sessions {
+                app.host.max_concurrent_sessions
+            } else {
+                app.host.max_concurrent_calls
+            }),
+        };
         tracing::info!(function = %function.name, queue = %binding.queue, workers = count, "queue trigger");
         let trigger = QueueTrigger {
             function: function.name.clone(),
-            binding: binding.clone(),
+            binding,
             outputs: function.outputs.clone(),
             transport: Arc::clone(transport),
             handler: handler.clone(),

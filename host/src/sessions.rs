@@ -77,7 +77,12 @@ impl SessionSlots {
         let mut open = self.0.open.lock().expect("session slots lock");
         let now = Instant::now();
         let idle = self.0.idle_timeout;
-        open.retain(|_, s| s.idle_since.is_none_or(|since| since + idle > now));
+        // A slot expires `idle` after its last message (never, for an unbounded timeout).
+        let expiry = |since: Instant| since.checked_add(idle);
+        open.retain(|_, s| {
+            s.idle_since
+                .is_none_or(|since| expiry(since).is_none_or(|at| at > now))
+        });
         if let Some(slot) = open.get_mut(session) {
             slot.in_flight += 1;
             slot.idle_since = None;

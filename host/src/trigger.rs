@@ -8,7 +8,7 @@
 
 use crate::app_dir::Output;
 use crate::extensions::{Failure, TriggerBinding};
-use crate::handler::{Handler, InvokeError};
+use crate::handler::Handler;
 use crate::invocation::{Sys, output_messages};
 use crate::sessions::SessionSlots;
 use orders_core::ports::{Delivery, OutboundMessage, QueueTransport, Settlement};
@@ -47,6 +47,15 @@ pub struct LockRenewal {
     pub up_to: Duration,
 }
 
+/// A message property by name, whatever its casing (the Service Bus REST API lowercases them).
+fn property<'a>(delivery: &'a Delivery, name: &str) -> Option<&'a str> {
+    delivery
+        .properties
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 impl QueueTrigger {
     /// Starts `workers` receive loops; they stop taking messages when `shutdown` turns true and
     /// finish the one in hand.
@@ -70,7 +79,7 @@ impl QueueTrigger {
                     let span = tracing::info_span!(
                         "trigger",
                         function = %self.function,
-                        correlation_id = delivery.properties.get("correlationId").map_or("", String::as_str),
+                        correlation_id = property(&delivery, "correlationId").unwrap_or(""),
                         message_id = %delivery.message_id,
                         delivery_count = delivery.delivery_count
                     );
@@ -89,28 +98,11 @@ impl QueueTrigger {
     }
 
     async fn handle(&self, delivery: Delivery) {
-        let _slot = match (&self.sessions, &delivery.session_id) {
-            (Some(slots), Some(session)) => Some(slots.enter(session).await),
-            _ => None,
-        };
-        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-        let payload = self
-            .binding
-            .invocation(&self.function, &delivery, sequence)
-            .payload(&Sys::now());
-        let invocation = self.handler.invoke(&self.function, &payload, self.timeout);
-        let result = tokio::select! {
-            result = invocation => result,
+        // The lock is renewed from the moment the message is received, its wait for a session
+        // slot included.
+        let outcome = tokio::select! {
+            outcome = self.run_function(&delivery) => outcome,
             never = self.keep_locked(&delivery) => match never {},
-        };
-        let outcome = match result {
-            Ok(answer) => self.apply_outputs(&delivery, &answer).await,
-            Err(err @ InvokeError::Timeout(_)) => {
-                tracing::error!("function timeout: restarting the handler process");
-                self.handler.restart();
-                Err(err.to_string())
-            }
-            Err(err) => Err(err.to_string()),
         };
         let settlement = match outcome {
             Ok(()) => Settlement::Complete,
@@ -120,6 +112,25 @@ impl QueueTrigger {
             // The lock is gone, so the message comes back; processing is idempotent.
             tracing::warn!(error = %err, "could not settle; the message will be delivered again");
         }
+    }
+
+    /// Waits for the session's slot, invokes the function, applies its outputs.
+    async fn run_function(&self, delivery: &Delivery) -> Result<(), String> {
+        let _slot = match (&self.sessions, &delivery.session_id) {
+            (Some(slots), Some(session)) => Some(slots.enter(session).await),
+            _ => None,
+        };
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+        let payload = self
+            .binding
+            .invocation(&self.function, delivery, sequence)
+            .payload(&Sys::now());
+        let answer = self
+            .handler
+            .invoke(&self.function, &payload, self.timeout)
+            .await
+            .map_err(|err| err.to_string())?;
+        self.apply_outputs(delivery, &answer).await
     }
 
     /// Renews the delivery's lock until `up_to` has passed, then lets it lapse.
@@ -165,17 +176,17 @@ impl QueueTrigger {
     /// properties (the function puts what the next hop needs, trace context included, in the
     /// body). Message ids derive from the input's, so a redelivered input yields the same ids.
     async fn apply_outputs(&self, delivery: &Delivery, answer: &Value) -> Result<(), String> {
+        // Newtonsoft matches `Outputs` whatever its case; the binding names inside exactly.
+        let outputs = answer
+            .as_object()
+            .and_then(|a| a.iter().find(|(k, _)| k.eq_ignore_ascii_case("Outputs")))
+            .map_or(&Value::Null, |(_, v)| v);
         for output in &self.outputs {
-            let bodies = output_messages(&answer["Outputs"][&output.binding], output.data_type)
-                .map_err(|e| format!("output {}: {e}", output.binding))?;
+            let bodies = output_messages(&outputs[&output.binding], output.data_type);
             let many = bodies.len() > 1;
             for (n, body) in bodies.into_iter().enumerate() {
-                let body = String::from_utf8(body).map_err(|_| {
-                    format!(
-                        "output {} is not UTF-8 text (a base64 string becomes bytes unless its dataType is binary)",
-                        output.binding
-                    )
-                })?;
+                let body = String::from_utf8(body)
+                    .map_err(|_| format!("output {} is not UTF-8 text", output.binding))?;
                 let suffix = if many { format!(":{n}") } else { String::new() };
                 let message = OutboundMessage {
                     message_id: format!("{}:{}{suffix}", delivery.message_id, output.binding),

@@ -8,7 +8,8 @@
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
-use functions_host::extensions::{Extension, TriggerBinding};
+use functions_host::child::{Restarts, Worker};
+use functions_host::extensions::{Extension, FROM_INTAKE, TriggerBinding};
 use functions_host::handler::Handler;
 use functions_host::invocation::DataType;
 use functions_host::sessions::SessionSlots;
@@ -18,7 +19,7 @@ use orders_core::ports::{OutboundMessage, QueueTransport};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{mpsc, watch};
 
 const QUEUE: &str = "work";
 
@@ -99,6 +100,7 @@ fn trigger(
             queue: QUEUE.into(),
             sessions: false,
             data_type: DataType::String,
+            content_type: FROM_INTAKE,
         },
         outputs: Vec::new(),
         transport: Arc::clone(transport),
@@ -108,7 +110,7 @@ fn trigger(
         sessions: None,
         sequence: Default::default(),
         lock_renewal: LockRenewal {
-            every: Duration::from_millis(200),
+            every: Duration::from_millis(250),
             up_to: Duration::from_secs(300),
         },
     }
@@ -222,16 +224,16 @@ async fn one_message_per_session_completes_at_slots_per_idle_timeout() {
         6.0 / took.as_secs_f64()
     );
     assert!(took >= idle * 2, "{took:?}");
-    assert!(took < idle * 2 + Duration::from_millis(700), "{took:?}");
+    assert!(took < idle * 2 + Duration::from_millis(1500), "{took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_invocation_keeps_its_lock_and_is_delivered_once() {
     for (renewal, deliveries) in [(Duration::from_secs(300), 1), (Duration::ZERO, 2)] {
-        let q = Queue::new(Duration::from_millis(600)).await;
+        let q = Queue::new(Duration::from_millis(1500)).await;
         let seen = Seen::default();
         publish(&q.transport, "slow", None).await;
-        let handler = function(&seen, Duration::from_millis(1500), |_| false);
+        let handler = function(&seen, Duration::from_secs(3), |_| false);
         let mut trigger = trigger(&q.transport, handler, Extension::ServiceBus);
         trigger.lock_renewal.up_to = renewal;
         run_until(trigger, 2, async || {
@@ -247,28 +249,75 @@ async fn a_long_invocation_keeps_its_lock_and_is_delivered_once() {
     }
 }
 
+/// A handler process the test plays the supervisor of: its start, and the restarts asked.
+fn supervised(
+    port: u16,
+    ready: bool,
+) -> (Handler, watch::Sender<Worker>, mpsc::UnboundedReceiver<u64>) {
+    let (state, worker) = watch::channel(Worker {
+        generation: 7,
+        ready,
+    });
+    let (restarts, asked) = Restarts::new();
+    (Handler::remote(port, worker, restarts), state, asked)
+}
+
 #[tokio::test]
-async fn a_function_timeout_asks_for_a_handler_restart() {
+async fn a_function_timeout_restarts_that_start_of_the_handler() {
     // A handler process that never answers.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let hang = post(std::future::pending::<&'static str>);
     tokio::spawn(async move { axum::serve(listener, Router::new().route("/Work", hang)).await });
-    let restart = Arc::new(Notify::new());
+    let (handler, _state, mut asked) = supervised(port, true);
     let q = Queue::new(Duration::from_secs(30)).await;
     publish(&q.transport, "stuck", None).await;
-    let handler = Handler::remote(port, Arc::clone(&restart));
     let mut trigger = trigger(&q.transport, handler, Extension::ServiceBus);
     trigger.timeout = Duration::from_millis(200);
     let (stop, stopped) = watch::channel(false);
     let tasks = trigger.spawn(1, stopped);
-    tokio::time::timeout(Duration::from_secs(5), restart.notified())
+    let generation = tokio::time::timeout(Duration::from_secs(5), asked.recv())
         .await
         .expect("the timed-out invocation restarts the handler");
+    // The start that timed out, so a late request never kills its successor.
+    assert_eq!(generation, Some(7));
     stop.send(true).unwrap();
     for task in tasks {
         task.await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn an_invocation_waits_for_a_restarting_handler_instead_of_failing() {
+    // Service Bus would redeliver a failure at once: ten quick failures while the process
+    // restarts would dead-letter the message. The host holds invocations until it is up.
+    let port = functions_host::child::free_port().unwrap();
+    let (handler, state, _asked) = supervised(port, false);
+    let call = tokio::spawn(async move {
+        handler
+            .invoke(
+                "Work",
+                &json!({ "Data": {}, "Metadata": {} }),
+                Duration::from_secs(5),
+            )
+            .await
+    });
+    // The new process binds 300 ms later: until then the port refuses connections.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let ok = post(|| async { axum::Json(json!({ "Outputs": {}, "Logs": [], "ReturnValue": 1 })) });
+    tokio::spawn(async move { axum::serve(listener, Router::new().route("/Work", ok)).await });
+    state.send_replace(Worker {
+        generation: 8,
+        ready: true,
+    });
+    let answer = call
+        .await
+        .unwrap()
+        .expect("the invocation waited for the handler");
+    assert_eq!(answer["ReturnValue"], 1);
 }
 
 #[tokio::test]

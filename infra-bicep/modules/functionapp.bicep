@@ -79,7 +79,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       // WebScriptHostBuilderExtension.cs) and answers every preflight itself: without them an
       // SPA on another origin cannot POST an order. On actual responses it sets the same
       // Access-Control-Allow-Origin the handler sets (API_CORS_ORIGINS below), and the
-      // handler's Access-Control-Expose-Headers pass through (the platform policy exposes none).
+      // handler's Access-Control-Expose-Headers pass through (the platform policy exposes none;
+      // read from ASP.NET Core's CorsService, not verified).
       cors: {
         allowedOrigins: [spaOrigin]
         supportCredentials: false

@@ -2,7 +2,8 @@
 //!
 //! Application properties travel as string headers. Header names starting with `x-` belong to
 //! the transport (ours below, and the broker's `x-delivery-count`, `x-death`, ...), so an
-//! application property may not start with `x-`.
+//! application property may not start with `x-`, but for the Functions RabbitMQ extension's
+//! retry count, an integer header both ways.
 
 use super::rabbit_err;
 use lapin::BasicProperties;
@@ -18,18 +19,17 @@ pub(super) const DEAD_LETTER_REASON: &str = "x-dead-letter-reason";
 /// Not `x-delivery-count`: the broker owns that name and rewrites it on redelivery.
 pub(super) const DEAD_LETTER_DELIVERY_COUNT: &str = "x-dead-letter-delivery-count";
 pub(super) const ORIGINAL_MESSAGE_ID: &str = "x-original-message-id";
+/// The Functions RabbitMQ extension's retry count (`RabbitMQListener`), which the local host
+/// sets when it emulates that extension.
+const REQUEUE_COUNT: &str = "x-ms-rabbitmq-requeuecount";
 /// Set by the broker when it dead-letters on its own (the quorum delivery limit).
 const BROKER_DEATH_REASON: &str = "x-first-death-reason";
 
 const PERSISTENT: u8 = 2;
 
-/// FNV-1a: stable across processes, builds and Rust versions (std's hasher promises none of
-/// that), so every replica maps a session to the same shard.
+/// Stable across processes, so every replica maps a session to the same shard.
 pub fn shard_of(key: &str, shards: usize) -> usize {
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    (hash % shards.max(1) as u64) as usize
+    (orders_core::hash::fnv1a(key.as_bytes()) % shards.max(1) as u64) as usize
 }
 
 pub(super) fn short(value: &str, what: &str) -> Result<ShortString, BackendError> {
@@ -43,15 +43,16 @@ pub(super) fn properties(
 ) -> Result<BasicProperties, BackendError> {
     let mut headers = FieldTable::default();
     for (name, value) in &message.properties {
-        if name.starts_with("x-") {
-            return Err(rabbit_err(format!(
-                "application property {name:?}: names starting with x- are reserved for the transport"
-            )));
-        }
-        headers.insert(
-            short(name, "property name")?,
-            AMQPValue::LongString(value.as_str().into()),
-        );
+        let value = match value.parse::<i64>() {
+            Ok(count) if name == REQUEUE_COUNT => AMQPValue::LongLongInt(count),
+            _ if name.starts_with("x-") => {
+                return Err(rabbit_err(format!(
+                    "application property {name:?}: names starting with x- are reserved for the transport"
+                )));
+            }
+            _ => AMQPValue::LongString(value.as_str().into()),
+        };
+        headers.insert(short(name, "property name")?, value);
     }
     if let Some(session) = &message.session_id {
         headers.insert(
@@ -107,15 +108,22 @@ fn header_int(d: &AmqpDelivery, name: &str) -> Option<i64> {
     header(d, name).and_then(integer)
 }
 
-/// The application properties: every string header outside the transport's `x-` names.
+/// The application properties: every string header outside the transport's `x-` names, and
+/// the extension's retry count.
 fn app_properties(d: &AmqpDelivery) -> BTreeMap<String, String> {
     let Some(headers) = d.properties.headers() else {
         return BTreeMap::new();
     };
     headers
         .into_iter()
-        .filter(|(name, _)| !name.as_str().starts_with("x-"))
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), string(value)?)))
+        .filter_map(|(name, value)| {
+            let value = match name.as_str() {
+                REQUEUE_COUNT => integer(value)?.to_string(),
+                other if other.starts_with("x-") => return None,
+                _ => string(value)?,
+            };
+            Some((name.as_str().to_owned(), value))
+        })
         .collect()
 }
 

@@ -125,8 +125,8 @@ impl InvokeRequest {
         self.metadata(name).map(text)
     }
 
-    /// Service Bus `DeliveryCount` (RabbitMQ has none: its retries are counted in the
-    /// `x-ms-rabbitmq-requeuecount` header, so a missing count means a first delivery).
+    /// Service Bus `DeliveryCount`. The RabbitMQ trigger has none (its retries count in a
+    /// header of `BasicProperties`), so there every execution reads 1.
     pub fn delivery_count(&self) -> u64 {
         self.metadata_text("DeliveryCount")
             .and_then(|v| v.parse().ok())

@@ -23,7 +23,15 @@ pub struct TriggerBinding {
     pub queue: String,
     pub sessions: bool,
     pub data_type: DataType,
+    /// The Service Bus `ContentType` of the queue's messages: `application/json` from intake's
+    /// REST publisher, `text/plain` from a string output binding (`StringToMessageConverter`).
+    pub content_type: &'static str,
 }
+
+/// `ContentType` of messages intake sends (adapters/src/servicebus/request.rs).
+pub const FROM_INTAKE: &str = "application/json";
+/// `ContentType` of messages a string output binding sends.
+pub const FROM_OUTPUT_BINDING: &str = "text/plain";
 
 /// What the extension does with a message whose invocation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +46,7 @@ pub enum Failure {
 
 impl TriggerBinding {
     /// The invocation the host makes for `delivery`. `sequence` numbers the trigger's
-    /// deliveries (Service Bus `SequenceNumber`, RabbitMQ `DeliveryTag`).
+    /// deliveries (RabbitMQ's `DeliveryTag`).
     pub fn invocation(&self, function: &str, delivery: &Delivery, sequence: i64) -> Invocation {
         let trigger_value = match self.data_type {
             DataType::String => HostValue::Text(delivery.body.clone()),
@@ -49,7 +57,7 @@ impl TriggerBinding {
                 delivery,
                 &service_bus::Broker {
                     namespace: "local.servicebus.windows.net".into(),
-                    sequence_number: sequence,
+                    content_type: self.content_type,
                     now: chrono::Utc::now(),
                 },
             ),
@@ -83,9 +91,9 @@ impl TriggerBinding {
                 properties.insert(rabbitmq::REQUEUE_COUNT_HEADER.into(), count.to_string());
                 // A new id per copy: the embedded queue drops a repeated id like duplicate
                 // detection would, and the original is acknowledged only after this publish.
-                let original = delivery.message_id.split('#').next().unwrap_or_default();
+                // The trigger still shows the original id, as the extension keeps it.
                 Failure::Republish(OutboundMessage {
-                    message_id: format!("{original}#{count}"),
+                    message_id: format!("{}#{count}", rabbitmq::original_id(delivery)),
                     session_id: delivery.session_id.clone(),
                     body: delivery.body.clone(),
                     properties,
@@ -122,6 +130,7 @@ mod tests {
             queue: "q".into(),
             sessions: true,
             data_type: DataType::String,
+            content_type: FROM_INTAKE,
         }
     }
 

@@ -5,6 +5,8 @@
 //! So a failure lets later messages of the same user overtake it.
 
 use crate::invocation::HostValue;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use orders_core::ports::Delivery;
 use serde_json::{Map, Value, json};
 
@@ -13,6 +15,15 @@ pub const REQUEUE_COUNT_HEADER: &str = "x-ms-rabbitmq-requeuecount";
 pub const MAX_EXECUTIONS: u32 = 5;
 /// What RabbitMQ records in `x-death` for a message rejected without requeue.
 pub const DEAD_LETTER_REASON: &str = "rejected";
+
+/// The id the message was published with: a republished copy carries `#n` here (the embedded
+/// queue drops repeated ids), where the extension keeps the original.
+pub fn original_id(d: &Delivery) -> &str {
+    match d.message_id.rsplit_once('#') {
+        Some((original, n)) if requeue_count(d) > 0 && n.parse::<u32>().is_ok() => original,
+        _ => &d.message_id,
+    }
+}
 
 /// The times a message was republished after failing (0 on its first execution).
 pub fn requeue_count(d: &Delivery) -> u32 {
@@ -24,7 +35,8 @@ pub fn requeue_count(d: &Delivery) -> u32 {
 
 /// The binding data of one delivery: `ConsumerTag`, `DeliveryTag`, `Redelivered`, `Exchange`,
 /// `RoutingKey`, `BasicProperties`, `Body`. The message's properties are its AMQP headers
-/// (intake's; output bindings publish none), the retry count an integer among them.
+/// (intake's; output bindings publish none): RabbitMQ.Client hands a string header over as
+/// `byte[]`, which Newtonsoft writes as base64; the retry count is an integer.
 pub fn binding_data(d: &Delivery, delivery_tag: i64) -> Vec<(String, Option<HostValue>)> {
     let headers: Map<String, Value> = d
         .properties
@@ -32,13 +44,13 @@ pub fn binding_data(d: &Delivery, delivery_tag: i64) -> Vec<(String, Option<Host
         .map(|(k, v)| {
             let value = match v.parse::<u32>() {
                 Ok(n) if k == REQUEUE_COUNT_HEADER => json!(n),
-                _ => json!(v),
+                _ => json!(BASE64.encode(v)),
             };
             (k.clone(), value)
         })
         .collect();
     let properties = json!({
-        "MessageId": d.message_id,
+        "MessageId": original_id(d),
         "Headers": if headers.is_empty() { Value::Null } else { Value::Object(headers) },
         "DeliveryMode": 2,
         "ContentType": Value::Null,

@@ -14,12 +14,21 @@ const TIME_TO_LIVE: chrono::TimeDelta = chrono::TimeDelta::days(14);
 /// The reason Service Bus records on a message it dead-letters after its last delivery.
 pub const DEAD_LETTER_REASON: &str = "MaxDeliveryCountExceeded";
 
+/// The queues' `lockDuration` (infra-bicep/modules/servicebus.bicep): a session lock lasts it.
+const LOCK_DURATION: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
 /// What the service knows of a message that our transports do not carry.
 #[derive(Debug, Clone)]
 pub struct Broker {
     pub namespace: String,
-    pub sequence_number: i64,
+    pub content_type: &'static str,
     pub now: DateTime<Utc>,
+}
+
+/// A `SequenceNumber` fixed per message, as the service's is (not monotonic here: a hash of
+/// the message id).
+pub fn sequence_number(message_id: &str) -> i64 {
+    (orders_core::hash::fnv1a(message_id.as_bytes()) & i64::MAX as u64) as i64
 }
 
 /// The binding data of one received message, in the contract's order; `None` is a null value
@@ -38,8 +47,8 @@ pub fn binding_data(d: &Delivery, broker: &Broker) -> Vec<(String, Option<HostVa
             v.as_object().cloned().unwrap_or_default(),
         ))
     };
-    let session_actions =
-        session.then(|| json!({ "SessionLockedUntil": iso_date(broker.now, "+00:00") }));
+    let session_actions = session
+        .then(|| json!({ "SessionLockedUntil": iso_date(broker.now + LOCK_DURATION, "+00:00") }));
     let correlation_id = d
         .properties
         .iter()
@@ -69,20 +78,20 @@ pub fn binding_data(d: &Delivery, broker: &Broker) -> Vec<(String, Option<HostVa
             "MessageId".into(),
             Some(HostValue::Text(d.message_id.clone())),
         ),
-        // Intake sends JSON with the correlation id as the message's CorrelationId
-        // (adapters/src/servicebus/request.rs).
         (
             "ContentType".into(),
-            Some(HostValue::Text("application/json".into())),
+            Some(HostValue::Text(broker.content_type.into())),
         ),
         ("ReplyTo".into(), None),
         (
             "SequenceNumber".into(),
-            Some(HostValue::Int(broker.sequence_number)),
+            Some(HostValue::Int(sequence_number(&d.message_id))),
         ),
         ("To".into(), None),
         ("Subject".into(), None),
         ("Label".into(), None),
+        // Intake sets the correlation id as the message's CorrelationId too
+        // (adapters/src/servicebus/request.rs); an output binding sets none.
         ("CorrelationId".into(), text(correlation_id)),
         (
             "ApplicationProperties".into(),

@@ -7,7 +7,7 @@
 //!   order row and an `OrderProcessed` of the exact shape, or the owner's notification;
 //! - a value in an encoding the host never sends gets a 400 naming the encoding.
 
-use functions_host::extensions::{Extension, TriggerBinding};
+use functions_host::extensions::{Extension, FROM_INTAKE, FROM_OUTPUT_BINDING, TriggerBinding};
 use functions_host::invocation::{DataType, HostValue, Sys, output_messages};
 use orders_adapters::redis::RedisFanout;
 use orders_core::events::{IntegrationEvent, OrderProcessed};
@@ -95,6 +95,14 @@ fn body_of(payload: &Value, binding: &str, data_type: DataType) -> String {
     }
 }
 
+fn body_text(base64: &str) -> String {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(base64)
+        .unwrap();
+    String::from_utf8(bytes).unwrap()
+}
+
 /// The message a golden payload was made from, as our transports would hand it to the emulator.
 fn delivery(payload: &Value, binding: &TriggerBinding) -> (Delivery, i64) {
     let body = body_of(payload, &binding.name, binding.data_type);
@@ -111,7 +119,15 @@ fn delivery(payload: &Value, binding: &TriggerBinding) -> (Delivery, i64) {
                 meta(payload, "LockToken").unwrap(),
             ),
             Extension::RabbitMq => (
-                metadata["BasicProperties"]["Headers"].clone(),
+                // String headers reach the host as byte[], which Newtonsoft writes as base64.
+                Value::Object(
+                    metadata["BasicProperties"]["Headers"]
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), json!(body_text(v.as_str().unwrap()))))
+                        .collect(),
+                ),
                 metadata["BasicProperties"]["MessageId"]
                     .as_str()
                     .unwrap()
@@ -152,6 +168,12 @@ fn the_emulator_sends_exactly_the_golden_payloads() {
             queue: "order.accepted".into(),
             sessions,
             data_type,
+            // order.processed is written by OrderProcess's string output binding.
+            content_type: if function == "OrderNotify" {
+                FROM_OUTPUT_BINDING
+            } else {
+                FROM_INTAKE
+            },
         };
         let (delivery, sequence) = delivery(&expected, &binding);
         let sys = &expected["Metadata"]["sys"];
@@ -215,8 +237,7 @@ async fn every_golden_payload_has_its_documented_effect_on_the_real_handler() {
                 "SELECT COUNT(*) FROM orders WHERE correlation_id = '{cid}'"
             ));
             assert_eq!(rows, 1, "{name}");
-            let bodies =
-                output_messages(&answer["Outputs"]["processed"], DataType::String).unwrap();
+            let bodies = output_messages(&answer["Outputs"]["processed"], DataType::String);
             assert_eq!(bodies.len(), 1, "{name}");
             let event: Value = serde_json::from_slice(&bodies[0]).unwrap();
             let keys: Vec<&str> = event
@@ -242,7 +263,16 @@ async fn every_golden_payload_has_its_documented_effect_on_the_real_handler() {
                     .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
             );
             OrderProcessed::from_json(&bodies[0]).unwrap();
+            // Re-serialized indented by the host, as the OrderNotify goldens carry it.
+            assert_eq!(
+                bodies[0],
+                serde_json::to_vec_pretty(&event).unwrap(),
+                "{name}"
+            );
         } else {
+            // The host's output format: indented (Newtonsoft keeps the keys' order, which
+            // the emulator's serde_json map sorts).
+            assert!(body.starts_with("{\n  \""), "{name}: {body}");
             // OrderProcess pushed PROCESSING earlier; OrderNotify pushes COMPLETED.
             let completed = tokio::time::timeout(Duration::from_secs(10), async {
                 loop {
