@@ -5,20 +5,30 @@ use orders_functions::{App, Settings};
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("invalid configuration")?;
     let _telemetry = orders_telemetry::init("handler", settings.log_json);
-    tracing::info!(?settings, "starting handler");
+    // A summary, not `?settings`: the URLs and connection strings carry credentials.
+    tracing::info!(
+        port = settings.port,
+        data_dir = %settings.data_dir.display(),
+        redis = settings.redis_url.is_some(),
+        queue_namespace = %settings.queue_namespace,
+        "starting handler"
+    );
     let app = App::build(settings).await?;
     tracing::info!(
         port = app.port(),
         "listening on http://127.0.0.1:{}/api",
         app.port()
     );
-    app.serve(shutdown_signal()).await?;
+    // Started by a Functions host (it sets the port): die with it, never outlive it listening.
+    let hosted = std::env::var_os("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
+    app.serve(shutdown_signal(hosted)).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM (what the Functions host and container runtimes send).
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM (what the Functions host and container runtimes send), or, when `hosted`,
+/// the host process gone (a `kill -9` sends its child nothing).
+async fn shutdown_signal(hosted: bool) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -33,5 +43,26 @@ async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    let orphaned = async {
+        if hosted {
+            parent_gone().await
+        } else {
+            std::future::pending().await
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {}, () = orphaned => {} }
+}
+
+/// Resolves once this process's parent has died (it is then re-parented).
+async fn parent_gone() {
+    #[cfg(unix)]
+    {
+        let parent = std::os::unix::process::parent_id();
+        while std::os::unix::process::parent_id() == parent {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        tracing::warn!(parent, "the Functions host is gone; stopping");
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
 }

@@ -66,15 +66,19 @@ pub struct HostSettings {
 
 impl HostSettings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let get = |name: &str| std::env::var(name).ok();
-        let env = Env::new(&get);
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// The settings from `get`; a bad value is an error naming the variable, never clamped.
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let env = Env::new(get);
         let in_process = match env.string("HOST_MODE").as_deref().unwrap_or("embedded") {
             "embedded" => true,
             "process" => false,
             other => anyhow::bail!("HOST_MODE {other:?} is not embedded or process"),
         };
         let workers = match env.string("HOST_WORKERS") {
-            Some(_) => Some(env.parse("HOST_WORKERS", 0)?),
+            Some(_) => Some(env.ranged("HOST_WORKERS", 1, 1..=1024)?),
             None => None,
         };
         Ok(HostSettings {
@@ -85,9 +89,8 @@ impl HostSettings {
             port: env.parse("PORT", 7071)?,
             in_process,
             handler_bin: env.string("HANDLER_BIN").map(PathBuf::from),
-            max_delivery_count: env
-                .parse::<u32>("HOST_MAX_DELIVERY_COUNT", 10)?
-                .clamp(1, 1000),
+            // Service Bus allows 1 to 2000 (a queue's maxDeliveryCount).
+            max_delivery_count: env.ranged("HOST_MAX_DELIVERY_COUNT", 10, 1..=2000)?,
             workers,
             handler_env: Vec::new(),
             web_dist: web::locate(env.string("WEB_DIST").map(PathBuf::from)),
@@ -279,4 +282,32 @@ fn spawn_triggers(
         workers.extend(trigger.spawn(count, shutdown.clone()));
     }
     workers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> anyhow::Result<HostSettings> {
+        HostSettings::from_lookup(&|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn refuses_values_that_would_stop_or_bend_the_host() {
+        for (name, value) in [
+            ("HOST_WORKERS", "0"),
+            ("HOST_MAX_DELIVERY_COUNT", "0"),
+            ("HOST_MAX_DELIVERY_COUNT", "5000"),
+            ("HOST_MODE", "both"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{name}={value}: {err}");
+        }
+        let ok = settings(&[("HOST_WORKERS", "4"), ("HOST_MAX_DELIVERY_COUNT", "2000")]).unwrap();
+        assert_eq!((ok.workers, ok.max_delivery_count), (Some(4), 2000));
+    }
 }

@@ -30,6 +30,10 @@ pub struct SqliteStore {
 static OPEN: LazyLock<Mutex<HashMap<PathBuf, Weak<writer::Writer>>>> =
     LazyLock::new(Mutex::default);
 
+/// Held across a whole open (look up, open, register), so two concurrent opens of one file
+/// cannot start two writer threads.
+static OPENING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The file's identity whatever the path's spelling (relative, `..`, links in folders).
 fn file_key(path: &Path) -> PathBuf {
     match (path.parent(), path.file_name()) {
@@ -54,6 +58,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file, applies migrations and upserts the catalog;
     /// a file already open in this process is shared.
     pub async fn open(path: &Path, catalog: Vec<Product>) -> Result<Self, BackendError> {
+        let _opening = OPENING.lock().await;
         let key = file_key(path);
         let open = OPEN
             .lock()
@@ -66,11 +71,13 @@ impl SqliteStore {
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut conn = Connection::open(&path)?;
+            // First: switching a fresh file to WAL takes a lock that another process opening
+            // it at the same moment must wait for, not fail on ("database is locked").
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
             conn.execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
-                 PRAGMA foreign_keys = ON;
-                 PRAGMA busy_timeout = 5000;",
+                 PRAGMA foreign_keys = ON;",
             )?;
             migrations::migrate(&mut conn)?;
             upsert_catalog(&mut conn, &catalog)?;
@@ -159,5 +166,21 @@ impl CatalogSource for SqliteStore {
             stmt.query_map([], product_from_row)?.collect()
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_opens_of_one_file_share_one_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.db");
+        let opens = (0..8).map(|_| SqliteStore::open(&path, Vec::new()));
+        let stores: Vec<SqliteStore> = futures::future::try_join_all(opens).await.unwrap();
+        for store in &stores[1..] {
+            assert!(Arc::ptr_eq(&stores[0].writer, &store.writer));
+        }
     }
 }

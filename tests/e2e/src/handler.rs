@@ -17,7 +17,7 @@ pub fn closed_port() -> u16 {
 }
 
 /// `target/debug/handler` beside this test's executable (`target/debug/deps/`), or `HANDLER_BIN`.
-fn handler_binary() -> PathBuf {
+pub fn handler_binary() -> PathBuf {
     let name = format!("handler{}", std::env::consts::EXE_SUFFIX);
     let exe = std::env::current_exe().expect("test executable");
     let beside_us = exe.parent().map(|deps| deps.join("..").join(&name));

@@ -3,7 +3,7 @@
 
 mod handler;
 
-pub use handler::{HandlerProcess, closed_port};
+pub use handler::{HandlerProcess, closed_port, handler_binary};
 
 use functions_host::{HostSettings, RunningHost};
 use orders_core::ports::QueueTransport;

@@ -44,9 +44,9 @@ async fn binds_at_once_and_takes_orders_while_sql_server_and_redis_are_unreachab
     let sql_port = closed_port();
     let redis_port = closed_port();
     let connection_string = format!(
-        "Server=tcp:127.0.0.1,{sql_port};Database=orders;User Id=sa;Password=x;TrustServerCertificate=true"
+        "Server=tcp:127.0.0.1,{sql_port};Database=orders;User Id=sa;Password=sql-pw-7f3a;TrustServerCertificate=true"
     );
-    let redis_url = format!("redis://127.0.0.1:{redis_port}");
+    let redis_url = format!("redis://:redis-pw-9c1e@127.0.0.1:{redis_port}");
     let (mut handler, bound) = Handler::start(&[
         ("SQL_PROVIDER", "sqlserver"),
         ("SQLSERVER_CONNECTION_STRING", &connection_string),
@@ -123,6 +123,10 @@ async fn binds_at_once_and_takes_orders_while_sql_server_and_redis_are_unreachab
         );
     }
     assert!(log.contains("Connection refused"), "{log}");
+    // No credential in any line, the start-up summary and the retry warnings included.
+    for secret in ["sql-pw-7f3a", "redis-pw-9c1e"] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,4 +237,58 @@ async fn an_invocation_during_a_cold_start_waits_for_its_dependencies() {
         "answered before Redis was back"
     );
     drop(restart.await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_dies_with_its_host() {
+    // A stand-in host: a shell that starts the handler as the host does and prints its pid.
+    let dir = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let mut host = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg("\"$HANDLER\" >/dev/null 2>&1 & echo $!; wait")
+        .env("HANDLER", orders_e2e::handler_binary())
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("DATA_DIR", dir.path())
+        .env("JWT_SIGNING_KEY", orders_e2e::SIGNING_KEY)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = host.stdout.take().unwrap();
+    tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut line)
+        .await
+        .unwrap();
+    let handler = line.trim().to_owned();
+    // Running, not a zombie waiting for whoever adopted it to reap it.
+    let alive = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+        })
+    };
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the handler never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // kill -9 of the host: nothing reaches the child, which must notice by itself.
+    host.start_kill().unwrap();
+    host.wait().await.unwrap();
+    let killed = Instant::now();
+    while alive(&handler) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "the handler {handler} outlived its host"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("the handler stopped {:?} after its host", killed.elapsed());
 }
