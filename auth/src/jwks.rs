@@ -1,11 +1,18 @@
-//! The signing keys of an OIDC issuer: discovered, cached, and re-fetched when they rotate.
+//! The signing keys of an OIDC issuer: discovered, cached as ready decoding keys, and re-fetched
+//! when they rotate.
+//!
+//! Validations read the cached keys and never wait on the issuer when a key fits. Fetches run
+//! one at a time: a stale set is refreshed in the background while it keeps serving, and a
+//! token with an unknown `kid` (a rotation) fetches at most once per `min_refresh`, failed
+//! attempts included (negative caching). So an issuer outage costs one fetch timeout per
+//! interval, never one per request, and with no keys at all requests fail fast with 503.
 
 use crate::AuthError;
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 
 /// Keys are re-fetched at least this often, so a rotated-out key stops working.
 const MAX_AGE: Duration = Duration::from_secs(600);
@@ -17,12 +24,18 @@ pub struct JwksCache {
     /// An unknown `kid` triggers a re-fetch, but no more often than this: tokens with made-up
     /// kids must not turn us into a request amplifier against the issuer.
     min_refresh: Duration,
-    state: Mutex<State>,
+    keys: RwLock<Arc<Keys>>,
+    /// Held by the one fetch in flight.
+    fetching: tokio::sync::Mutex<()>,
 }
 
-struct State {
-    jwks: JwkSet,
+/// What the last fetches left: the keys, and when they were fetched and last attempted.
+#[derive(Default)]
+struct Keys {
+    set: Vec<(Jwk, Arc<DecodingKey>)>,
     fetched_at: Option<Instant>,
+    attempted_at: Option<Instant>,
+    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -31,15 +44,40 @@ struct Discovery {
     jwks_uri: String,
 }
 
+impl Keys {
+    fn find(&self, kid: Option<&str>, alg: Algorithm) -> Option<Arc<DecodingKey>> {
+        let fits = |jwk: &Jwk| fits(jwk, alg);
+        let found = match kid {
+            Some(kid) => self
+                .set
+                .iter()
+                .find(|(jwk, _)| jwk.common.key_id.as_deref() == Some(kid) && fits(jwk)),
+            None if self.set.len() == 1 => self.set.first().filter(|(jwk, _)| fits(jwk)),
+            None => None,
+        };
+        found.map(|(_, key)| Arc::clone(key))
+    }
+
+    /// Whether another attempt is allowed now.
+    fn may_attempt(&self, min_refresh: Duration) -> bool {
+        self.attempted_at
+            .is_none_or(|at| at.elapsed() >= min_refresh)
+    }
+
+    fn stale(&self) -> bool {
+        self.fetched_at.is_none_or(|at| at.elapsed() > MAX_AGE)
+    }
+}
+
 impl JwksCache {
     /// Keys of `issuer`, from `{issuer}/.well-known/openid-configuration`; nothing is fetched
     /// until the first token arrives.
-    pub fn discover(issuer: &str, min_refresh: Duration) -> Self {
+    pub fn discover(issuer: &str, min_refresh: Duration) -> Arc<Self> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .expect("a reqwest client with a timeout builds");
-        JwksCache {
+        Arc::new(JwksCache {
             client,
             discovery_url: format!(
                 "{}/.well-known/openid-configuration",
@@ -47,35 +85,73 @@ impl JwksCache {
             ),
             issuer: issuer.into(),
             min_refresh,
-            state: Mutex::new(State {
-                jwks: JwkSet { keys: Vec::new() },
-                fetched_at: None,
-            }),
-        }
+            keys: RwLock::new(Arc::default()),
+            fetching: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn snapshot(&self) -> Arc<Keys> {
+        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The key that verifies a token with this `kid` and algorithm.
-    pub async fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, AuthError> {
-        let mut state = self.state.lock().await;
-        let age = state.fetched_at.map(|at| at.elapsed());
-        let stale = age.is_none_or(|age| age > MAX_AGE);
-        let may_refresh = age.is_none_or(|age| age >= self.min_refresh);
-        if stale || (find(&state.jwks, kid, alg).is_none() && may_refresh) {
-            match self.fetch().await {
-                Ok(jwks) => state.jwks = jwks,
-                // An issuer outage must not lock everyone out: keep the keys we have, retry later.
-                Err(err) if !state.jwks.keys.is_empty() => {
-                    tracing::warn!(error = %err, "keeping cached signing keys; refresh failed");
-                }
-                Err(err) => return Err(err),
+    pub async fn key(
+        self: &Arc<Self>,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Arc<DecodingKey>, AuthError> {
+        let keys = self.snapshot();
+        if let Some(key) = keys.find(kid, alg) {
+            if keys.stale() && keys.may_attempt(self.min_refresh) {
+                let cache = Arc::clone(self);
+                tokio::spawn(async move { cache.refresh().await });
             }
-            state.fetched_at = Some(Instant::now());
+            return Ok(key);
         }
-        let jwk = find(&state.jwks, kid, alg).ok_or(AuthError::Invalid("unknown signing key"))?;
-        DecodingKey::from_jwk(jwk).map_err(|_| AuthError::Invalid("unusable signing key"))
+        if keys.may_attempt(self.min_refresh) {
+            self.refresh().await;
+        }
+        let keys = self.snapshot();
+        if let Some(key) = keys.find(kid, alg) {
+            return Ok(key);
+        }
+        match (&keys.error, keys.set.is_empty()) {
+            (Some(error), true) => Err(AuthError::KeysUnavailable(error.clone())),
+            _ => Err(AuthError::Invalid("unknown signing key")),
+        }
     }
 
-    async fn fetch(&self) -> Result<JwkSet, AuthError> {
+    /// One fetch at a time; a caller that waited for another's fetch does not fetch again.
+    async fn refresh(&self) {
+        let _fetching = self.fetching.lock().await;
+        let before = self.snapshot();
+        if !before.may_attempt(self.min_refresh) {
+            return;
+        }
+        let now = Instant::now();
+        let next = match self.fetch().await {
+            Ok(set) => Keys {
+                set,
+                fetched_at: Some(now),
+                attempted_at: Some(now),
+                error: None,
+            },
+            Err(err) => {
+                // An issuer outage must not lock everyone out: keep the keys we have.
+                tracing::warn!(error = %err, keys = before.set.len(), "signing keys not refreshed");
+                Keys {
+                    set: before.set.clone(),
+                    fetched_at: before.fetched_at,
+                    attempted_at: Some(now),
+                    error: Some(err.to_string()),
+                }
+            }
+        };
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+    }
+
+    /// The issuer's keys, each made a decoding key once (unusable ones are left out).
+    async fn fetch(&self) -> Result<Vec<(Jwk, Arc<DecodingKey>)>, AuthError> {
         let discovery: Discovery = self.get_json(&self.discovery_url).await?;
         if discovery.issuer.trim_end_matches('/') != self.issuer.trim_end_matches('/') {
             return Err(AuthError::KeysUnavailable(format!(
@@ -85,7 +161,14 @@ impl JwksCache {
         }
         let jwks: JwkSet = self.get_json(&discovery.jwks_uri).await?;
         tracing::info!(keys = jwks.keys.len(), uri = %discovery.jwks_uri, "fetched signing keys");
-        Ok(jwks)
+        Ok(jwks
+            .keys
+            .into_iter()
+            .filter_map(|jwk| {
+                let key = DecodingKey::from_jwk(&jwk).ok()?;
+                Some((jwk, Arc::new(key)))
+            })
+            .collect())
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, AuthError> {
@@ -100,27 +183,16 @@ impl JwksCache {
     }
 }
 
-/// A key with this kid (or the only key, for a token without one) whose type fits the algorithm.
-fn find<'a>(
-    jwks: &'a JwkSet,
-    kid: Option<&str>,
-    alg: Algorithm,
-) -> Option<&'a jsonwebtoken::jwk::Jwk> {
-    let fits = |jwk: &&jsonwebtoken::jwk::Jwk| {
-        let kty_fits = matches!(
-            (&jwk.algorithm, alg),
-            (AlgorithmParameters::RSA(_), Algorithm::RS256)
-                | (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256)
-        );
-        let alg_fits = jwk
-            .common
-            .key_algorithm
-            .is_none_or(|ka| ka.to_string() == format!("{alg:?}"));
-        kty_fits && alg_fits
-    };
-    match kid {
-        Some(kid) => jwks.find(kid).filter(fits),
-        None if jwks.keys.len() == 1 => jwks.keys.first().filter(fits),
-        None => None,
-    }
+/// Whether the key's type (and declared algorithm, if any) fits the token's algorithm.
+fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
+    let kty_fits = matches!(
+        (&jwk.algorithm, alg),
+        (AlgorithmParameters::RSA(_), Algorithm::RS256)
+            | (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256)
+    );
+    let alg_fits = jwk
+        .common
+        .key_algorithm
+        .is_none_or(|ka| ka.to_string() == format!("{alg:?}"));
+    kty_fits && alg_fits
 }

@@ -5,6 +5,7 @@ use crate::{AuthError, LEEWAY_SECS, Principal};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use orders_core::UserId;
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where signing keys come from.
@@ -23,8 +24,8 @@ pub struct ValidatorConfig {
 }
 
 enum Keys {
-    Shared(DecodingKey),
-    Jwks(JwksCache),
+    Shared(Arc<DecodingKey>),
+    Jwks(Arc<JwksCache>),
 }
 
 pub struct TokenValidator {
@@ -42,7 +43,9 @@ struct Claims {
 impl TokenValidator {
     pub fn new(config: ValidatorConfig) -> Self {
         let keys = match config.keys {
-            KeySource::SharedSecret(secret) => Keys::Shared(DecodingKey::from_secret(&secret)),
+            KeySource::SharedSecret(secret) => {
+                Keys::Shared(Arc::new(DecodingKey::from_secret(&secret)))
+            }
             KeySource::Oidc { min_key_refresh } => {
                 Keys::Jwks(JwksCache::discover(&config.issuer, min_key_refresh))
             }
@@ -69,7 +72,10 @@ impl TokenValidator {
         // Parsing the header first refuses `alg: none` (not an algorithm this library knows).
         let header = jsonwebtoken::decode_header(token)?;
         let (key, alg) = match &self.keys {
-            Keys::Shared(key) => (key.clone(), expect_alg(header.alg, &[Algorithm::HS256])?),
+            Keys::Shared(key) => (
+                Arc::clone(key),
+                expect_alg(header.alg, &[Algorithm::HS256])?,
+            ),
             Keys::Jwks(cache) => {
                 let alg = expect_alg(header.alg, &[Algorithm::RS256, Algorithm::ES256])?;
                 (cache.key(header.kid.as_deref(), alg).await?, alg)

@@ -12,6 +12,7 @@ use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -164,29 +165,53 @@ async fn dev_mode_accepts_its_own_tokens_and_refuses_forgeries() {
     problem(res, 401).await;
 }
 
-/// A throwaway OIDC issuer: discovery document plus a JWKS that the test can rotate.
+/// A throwaway OIDC issuer: discovery document plus a JWKS that the test can rotate, count the
+/// fetches of, and make hang (an outage that times requests out).
 struct Issuer {
     url: String,
     jwks: Arc<RwLock<Value>>,
+    fetches: Arc<AtomicUsize>,
+    hang: Arc<AtomicBool>,
 }
 
 async fn spawn_issuer() -> Issuer {
     let jwks = Arc::new(RwLock::new(json!({ "keys": [] })));
+    let (fetches, hang) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let discovery = json!({ "issuer": url, "jwks_uri": format!("{url}/keys") });
-    let served = Arc::clone(&jwks);
+    let (served, counted, hung) = (Arc::clone(&jwks), Arc::clone(&fetches), Arc::clone(&hang));
+    let down = Arc::clone(&hang);
     let router = axum::Router::new()
         .route(
             "/.well-known/openid-configuration",
-            get(move || async move { Json(discovery) }),
+            get(move || async move {
+                if down.load(Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+                Json(discovery)
+            }),
         )
         .route(
             "/keys",
-            get(move || async move { Json(served.read().unwrap().clone()) }),
+            get(move || async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                if hung.load(Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+                Json(served.read().unwrap().clone())
+            }),
         );
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Issuer { url, jwks }
+    Issuer {
+        url,
+        jwks,
+        fetches,
+        hang,
+    }
 }
 
 struct RsaKey {
@@ -359,4 +384,118 @@ async fn an_unreachable_issuer_is_a_503_not_a_401() {
         .unwrap();
     assert!(res.headers().contains_key("retry-after"));
     problem(res, 503).await;
+}
+
+async fn oidc_app(issuer: &Issuer, min_refresh_secs: &str) -> TestApp {
+    TestApp::spawn_with(&[
+        ("AUTH_MODE", "oidc"),
+        ("JWT_ISSUER", &issuer.url),
+        ("JWT_AUDIENCE", "api://orders"),
+        ("JWKS_MIN_REFRESH_SECS", min_refresh_secs),
+    ])
+    .await
+}
+
+/// `n` concurrent `GET /api/orders` with `token`: their statuses, and how long the slowest took.
+async fn concurrently(app: &TestApp, token: &str, n: usize) -> (Vec<u16>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let statuses = futures::future::join_all((0..n).map(|_| status_with(app, token))).await;
+    (statuses, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_issuer_down_cached_keys_serve_without_waiting_for_it() {
+    let issuer = spawn_issuer().await;
+    let [k1, _] = rsa_keys();
+    *issuer.jwks.write().unwrap() = json!({ "keys": [k1.jwk] });
+    let app = oidc_app(&issuer, "1").await;
+    let good = signed(
+        Algorithm::RS256,
+        "k1",
+        &claims(Some("a"), &issuer.url, "api://orders"),
+        &k1.encoding,
+    );
+    assert_eq!(status_with(&app, &good).await, 200);
+
+    // The issuer hangs; a token with an unknown kid starts a fetch that takes the client's 5 s
+    // timeout. Known-kid validations meanwhile must not queue behind it.
+    issuer.hang.store(true, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let rotated = signed(
+        Algorithm::RS256,
+        "k9",
+        &claims(Some("a"), &issuer.url, "api://orders"),
+        &k1.encoding,
+    );
+    let stuck = tokio::spawn({
+        let app_url = app.base.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{app_url}/api/orders"))
+                .bearer_auth(rotated)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (statuses, slowest) = concurrently(&app, &good, 500).await;
+    println!("500 validations with the issuer down and a fetch in flight: slowest {slowest:?}");
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(slowest < std::time::Duration::from_secs(3), "{slowest:?}");
+    // The unknown kid is refused once the fetch times out: not a key we know.
+    assert_eq!(stuck.await.unwrap().unwrap(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_issuer_down_and_no_keys_requests_fail_fast_with_503() {
+    let issuer = spawn_issuer().await;
+    issuer.hang.store(true, Ordering::SeqCst);
+    let [k1, _] = rsa_keys();
+    let app = oidc_app(&issuer, "60").await;
+    let token = signed(
+        Algorithm::RS256,
+        "k1",
+        &claims(Some("a"), &issuer.url, "api://orders"),
+        &k1.encoding,
+    );
+    // Twenty at once share the one fetch (one 5 s timeout), not twenty of them in turn.
+    let (statuses, slowest) = concurrently(&app, &token, 20).await;
+    println!("20 validations, issuer down, no keys: slowest {slowest:?}");
+    assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
+    assert!(slowest < std::time::Duration::from_secs(9), "{slowest:?}");
+    // Within the refresh interval the next ones fail at once, without a fetch.
+    let (statuses, slowest) = concurrently(&app, &token, 20).await;
+    assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
+    assert!(slowest < std::time::Duration::from_secs(1), "{slowest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_kid_storm_fetches_at_most_once_per_interval() {
+    let issuer = spawn_issuer().await;
+    let [k1, _] = rsa_keys();
+    *issuer.jwks.write().unwrap() = json!({ "keys": [k1.jwk] });
+    let app = oidc_app(&issuer, "60").await;
+    let good = signed(
+        Algorithm::RS256,
+        "k1",
+        &claims(Some("a"), &issuer.url, "api://orders"),
+        &k1.encoding,
+    );
+    assert_eq!(status_with(&app, &good).await, 200);
+    let fetched = issuer.fetches.load(Ordering::SeqCst);
+    let storm = (0..100).map(|n| {
+        let token = signed(
+            Algorithm::RS256,
+            &format!("made-up-{n}"),
+            &claims(Some("a"), &issuer.url, "api://orders"),
+            &k1.encoding,
+        );
+        let app = &app;
+        async move { status_with(app, &token).await }
+    });
+    let statuses = futures::future::join_all(storm).await;
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    // The first fetch was under a second ago: the storm causes none.
+    assert_eq!(issuer.fetches.load(Ordering::SeqCst), fetched);
 }
