@@ -3,6 +3,9 @@ use orders_functions::{App, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Read first thing: a host killed while we start must still be noticed.
+    #[cfg(unix)]
+    let parent = std::os::unix::process::parent_id();
     let settings = Settings::from_env().context("invalid configuration")?;
     let _telemetry = orders_telemetry::init("handler", settings.log_json);
     // A summary, not `?settings`: the URLs and connection strings carry credentials.
@@ -21,14 +24,18 @@ async fn main() -> anyhow::Result<()> {
     );
     // Started by a Functions host (it sets the port): die with it, never outlive it listening.
     let hosted = std::env::var_os("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
-    app.serve(shutdown_signal(hosted)).await?;
+    #[cfg(unix)]
+    let orphaned = hosted.then_some(parent);
+    #[cfg(not(unix))]
+    let orphaned = None;
+    app.serve(shutdown_signal(orphaned)).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM (what the Functions host and container runtimes send), or, when `hosted`,
-/// the host process gone (a `kill -9` sends its child nothing).
-async fn shutdown_signal(hosted: bool) {
+/// Ctrl-C or SIGTERM (what the Functions host and container runtimes send), or the host
+/// process `parent` gone (a `kill -9` sends its child nothing).
+async fn shutdown_signal(parent: Option<u32>) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -44,25 +51,21 @@ async fn shutdown_signal(hosted: bool) {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     let orphaned = async {
-        if hosted {
-            parent_gone().await
-        } else {
-            std::future::pending().await
+        match parent {
+            Some(parent) => parent_gone(parent).await,
+            None => std::future::pending().await,
         }
     };
     tokio::select! { () = ctrl_c => {}, () = term => {}, () = orphaned => {} }
 }
 
-/// Resolves once this process's parent has died (it is then re-parented).
-async fn parent_gone() {
+/// Resolves once `parent` is no longer this process's parent: it died, and we were adopted.
+async fn parent_gone(parent: u32) {
     #[cfg(unix)]
-    {
-        let parent = std::os::unix::process::parent_id();
-        while std::os::unix::process::parent_id() == parent {
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        }
-        tracing::warn!(parent, "the Functions host is gone; stopping");
+    while std::os::unix::process::parent_id() == parent {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     #[cfg(not(unix))]
-    std::future::pending::<()>().await
+    std::future::pending::<()>().await;
+    tracing::warn!(parent, "the Functions host is gone; stopping");
 }

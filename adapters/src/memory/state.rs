@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use orders_core::ports::{BackendError, IdempotencyRecord, WorkflowState, owner_key, status_key};
 use orders_core::status::TrackedStatus;
 use orders_core::{CorrelationId, UserId};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,10 +17,17 @@ enum Value {
     Idempotency(IdempotencyRecord),
 }
 
-#[derive(Default)]
+/// Keys kept at most. The workflow state only fronts SQL (statuses, owner maps, idempotency
+/// answers), so when full, the entries closest to expiring go first: a status or owner then
+/// comes from SQL, and a retried POST still makes one order (its key fixes the correlation id).
+pub const DEFAULT_CAPACITY: usize = 200_000;
+
 struct Entries {
     map: HashMap<String, (Value, Instant)>,
-    writes: u64,
+    /// (expiry, key) of every write, soonest first. A key written again leaves a stale pair
+    /// behind, skipped when it comes up.
+    expiries: BinaryHeap<Reverse<(Instant, String)>>,
+    capacity: usize,
 }
 
 impl Entries {
@@ -31,19 +39,45 @@ impl Entries {
     }
 
     fn set(&mut self, key: String, value: Value, ttl: Duration) {
-        self.map.insert(key, (value, Instant::now() + ttl));
-        self.writes += 1;
-        // Expired entries are dropped in passing, so memory stays bounded by the live keys.
-        if self.writes.is_multiple_of(1024) {
-            let now = Instant::now();
-            self.map.retain(|_, (_, expires)| *expires > now);
+        let now = Instant::now();
+        let expires = now + ttl;
+        self.map.insert(key.clone(), (value, expires));
+        self.expiries.push(Reverse((expires, key)));
+        self.evict(now);
+    }
+
+    /// Drops what has expired and, past capacity, what expires soonest: a few heap pops per
+    /// write, never a scan of the whole map under the lock.
+    fn evict(&mut self, now: Instant) {
+        while let Some(Reverse((expires, _))) = self.expiries.peek() {
+            if *expires > now && self.map.len() <= self.capacity {
+                break;
+            }
+            let Some(Reverse((expires, key))) = self.expiries.pop() else {
+                break;
+            };
+            if self.map.get(&key).is_some_and(|(_, at)| *at == expires) {
+                self.map.remove(&key);
+            }
+        }
+        if self.expiries.len() > 2 * self.map.len() + 1024 {
+            self.expiries = self
+                .map
+                .iter()
+                .map(|(key, (_, expires))| Reverse((*expires, key.clone())))
+                .collect();
         }
     }
 }
 
-#[derive(Default)]
 pub struct MemoryState {
     entries: Mutex<Entries>,
+}
+
+impl Default for MemoryState {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
 }
 
 impl MemoryState {
@@ -51,10 +85,30 @@ impl MemoryState {
         Self::default()
     }
 
+    /// At most `capacity` keys.
+    pub fn with_capacity(capacity: usize) -> Self {
+        MemoryState {
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                expiries: BinaryHeap::new(),
+                capacity: capacity.max(1),
+            }),
+        }
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keys held, expired ones not yet dropped included.
+    pub fn len(&self) -> usize {
+        self.entries().map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -141,5 +195,44 @@ impl WorkflowState for MemoryState {
     async fn release_idempotency_key(&self, key: &str) -> Result<(), BackendError> {
         self.entries().map.remove(key);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orders_core::OrderStatus;
+
+    fn track(state: &MemoryState, ttl: Duration) -> CorrelationId {
+        let cid = CorrelationId::new_random();
+        let owner = UserId::parse("u").unwrap();
+        let status = TrackedStatus::new(OrderStatus::Accepted, None);
+        futures::executor::block_on(state.track(cid, &owner, status, ttl)).unwrap();
+        cid
+    }
+
+    #[test]
+    fn holds_at_most_its_capacity_dropping_what_expires_soonest() {
+        let state = MemoryState::with_capacity(100);
+        let early = track(&state, Duration::from_secs(60));
+        let late: Vec<_> = (0..1000)
+            .map(|_| track(&state, Duration::from_secs(3600)))
+            .collect();
+        assert!(state.len() <= 100, "{}", state.len());
+        let status = |cid| futures::executor::block_on(state.status(cid)).unwrap();
+        // The soonest to expire went first; the last written are still there.
+        assert_eq!(status(early), None);
+        assert!(status(*late.last().unwrap()).is_some());
+    }
+
+    #[test]
+    fn drops_expired_keys_as_it_goes() {
+        let state = MemoryState::with_capacity(1_000);
+        for _ in 0..50 {
+            track(&state, Duration::ZERO);
+        }
+        track(&state, Duration::from_secs(60));
+        // Each track writes two keys; only the live order's two remain.
+        assert_eq!(state.len(), 2);
     }
 }
