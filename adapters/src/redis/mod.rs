@@ -6,6 +6,7 @@
 
 mod fanout;
 mod state;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use crate::memory::FanoutMessage;

@@ -131,15 +131,6 @@ impl SqlServerStore {
         conn.finish(result)?;
         Ok(store)
     }
-
-    /// Deletes every order, order line and customer (products stay): a clean slate for each
-    /// contract test. Never call this against a real database.
-    pub async fn reset_for_tests(&self) -> Result<(), BackendError> {
-        let mut conn = self.pool.get().await.map_err(backend)?;
-        let sql = "DELETE FROM order_items; DELETE FROM orders; DELETE FROM customers;";
-        let result = run_batch(conn.client(), sql).await;
-        conn.finish(result)
-    }
 }
 
 /// Runs a plain SQL batch (not sp_executesql) and reads its replies to the end.
