@@ -101,6 +101,18 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// `LOG_FORMAT`: `text` (the default) or `json`; whether it is `json`.
+    pub fn log_json(&self) -> Result<bool, ConfigError> {
+        match self.string("LOG_FORMAT").as_deref() {
+            None | Some("text") => Ok(false),
+            Some("json") => Ok(true),
+            Some(other) => Err(ConfigError::new(
+                "LOG_FORMAT",
+                format!("{other:?} is not text or json"),
+            )),
+        }
+    }
+
     pub fn seconds(
         &self,
         name: &'static str,
@@ -128,6 +140,7 @@ mod tests {
         assert_eq!(env.string("BLANK"), None);
         assert_eq!(env.parse("MISSING", 7u32), Ok(7));
         assert_eq!(env.parse::<u32>("BAD", 0).unwrap_err().name, "BAD");
+        assert_eq!(env.log_json(), Ok(false));
         assert_eq!(
             env.seconds("A", 1, 1..=10).unwrap_err().reason,
             "must be 1 to 10"

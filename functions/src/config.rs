@@ -94,7 +94,7 @@ impl Settings {
             sql,
             workflow_ttl: env.seconds("WORKFLOW_TTL_SECS", 3600, 60..=86_400)?,
             idempotency_ttl: env.seconds("IDEMPOTENCY_TTL_SECS", 86_400, 60..=604_800)?,
-            log_json: env.string("LOG_FORMAT").as_deref() == Some("json"),
+            log_json: env.log_json()?,
             cors_origins: env.origins("API_CORS_ORIGINS")?,
         })
     }
@@ -142,6 +142,7 @@ mod tests {
                 "SQLSERVER_CONNECTION_STRING",
             ),
             (&[("API_CORS_ORIGINS", "*")][..], "API_CORS_ORIGINS"),
+            (&[("LOG_FORMAT", "pretty")][..], "LOG_FORMAT"),
             (
                 &[("QUEUE_TRANSPORT", "servicebus")][..],
                 "ServiceBusConnection__fullyQualifiedNamespace",

@@ -138,7 +138,7 @@ impl Settings {
                 .unwrap_or_else(|| "orders:".into()),
             cors_origins,
             limits,
-            log_json: env.string("LOG_FORMAT").as_deref() == Some("json"),
+            log_json: env.log_json()?,
         })
     }
 }
