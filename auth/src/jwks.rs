@@ -26,7 +26,7 @@ pub struct JwksCache {
     min_refresh: Duration,
     keys: RwLock<Arc<Keys>>,
     /// Held by the one fetch in flight.
-    fetching: tokio::sync::Mutex<()>,
+    fetching: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What the last fetches left: the keys, and when they were fetched and last attempted.
@@ -86,7 +86,7 @@ impl JwksCache {
             issuer: issuer.into(),
             min_refresh,
             keys: RwLock::new(Arc::default()),
-            fetching: tokio::sync::Mutex::new(()),
+            fetching: Arc::default(),
         })
     }
 
@@ -102,14 +102,22 @@ impl JwksCache {
     ) -> Result<Arc<DecodingKey>, AuthError> {
         let keys = self.snapshot();
         if let Some(key) = keys.find(kid, alg) {
-            if keys.stale() && keys.may_attempt(self.min_refresh) {
+            // Stale: refresh in the background, unless a fetch is already running.
+            if keys.stale()
+                && keys.may_attempt(self.min_refresh)
+                && let Ok(fetching) = Arc::clone(&self.fetching).try_lock_owned()
+            {
                 let cache = Arc::clone(self);
-                tokio::spawn(async move { cache.refresh().await });
+                tokio::spawn(async move {
+                    cache.refresh(&keys).await;
+                    drop(fetching);
+                });
             }
             return Ok(key);
         }
         if keys.may_attempt(self.min_refresh) {
-            self.refresh().await;
+            let _fetching = self.fetching.lock().await;
+            self.refresh(&keys).await;
         }
         let keys = self.snapshot();
         if let Some(key) = keys.find(kid, alg) {
@@ -121,11 +129,11 @@ impl JwksCache {
         }
     }
 
-    /// One fetch at a time; a caller that waited for another's fetch does not fetch again.
-    async fn refresh(&self) {
-        let _fetching = self.fetching.lock().await;
+    /// Fetches and stores the keys, with `fetching` held. A caller that saw `seen` and then
+    /// waited while another fetched does not fetch again: the keys it would fetch are there.
+    async fn refresh(&self, seen: &Arc<Keys>) {
         let before = self.snapshot();
-        if !before.may_attempt(self.min_refresh) {
+        if !Arc::ptr_eq(seen, &before) || !before.may_attempt(self.min_refresh) {
             return;
         }
         let now = Instant::now();

@@ -104,11 +104,14 @@ impl CorrelationId {
         CorrelationId(id)
     }
 
-    /// The correlation id of `owner`'s order placed with Idempotency-Key `key`: derived, not
-    /// random, so a retry makes the same id whatever is down. The queue's duplicate detection
-    /// (MessageId = correlation id) and the unique correlation id at persistence then make one
-    /// order of any number of retries, even when the idempotency store cannot answer.
-    pub fn for_idempotency_key(owner: &UserId, key: &str) -> Self {
+    /// The correlation id of `owner`'s order placed with Idempotency-Key `key` and a request
+    /// whose canonical form is `request`: derived, not random, so a retry makes the same id
+    /// whatever is down. The queue's duplicate detection (MessageId = correlation id) and the
+    /// unique correlation id at persistence then make one order of any number of retries, even
+    /// when the idempotency store cannot answer. The request is part of it, so the same key with
+    /// another body (refused with 422 while the store answers) is never folded into the first
+    /// order.
+    pub fn for_idempotency_key(owner: &UserId, key: &str, request: &str) -> Self {
         use sha2::{Digest, Sha256};
         // Length-prefixed, so user "a" with key "b:c" and user "a:b" with key "c" differ.
         let digest = Sha256::new()
@@ -117,7 +120,11 @@ impl CorrelationId {
             .chain_update(b":")
             .chain_update(owner.as_str())
             .chain_update(b":")
+            .chain_update(key.len().to_string())
+            .chain_update(b":")
             .chain_update(key)
+            .chain_update(b":")
+            .chain_update(request)
             .finalize();
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&digest[..16]);
@@ -194,14 +201,32 @@ mod tests {
             UserId::parse("alice").unwrap(),
             UserId::parse("bob").unwrap(),
         );
-        let first = CorrelationId::for_idempotency_key(&alice, "k-1");
-        assert_eq!(first, CorrelationId::for_idempotency_key(&alice, "k-1"));
-        assert_ne!(first, CorrelationId::for_idempotency_key(&alice, "k-2"));
-        assert_ne!(first, CorrelationId::for_idempotency_key(&bob, "k-1"));
+        let first = CorrelationId::for_idempotency_key(&alice, "k-1", "[1]");
+        assert_eq!(
+            first,
+            CorrelationId::for_idempotency_key(&alice, "k-1", "[1]")
+        );
+        assert_ne!(
+            first,
+            CorrelationId::for_idempotency_key(&alice, "k-2", "[1]")
+        );
+        assert_ne!(
+            first,
+            CorrelationId::for_idempotency_key(&bob, "k-1", "[1]")
+        );
+        // Another body under the same key is another order, never folded into the first.
+        assert_ne!(
+            first,
+            CorrelationId::for_idempotency_key(&alice, "k-1", "[2]")
+        );
         let (a, b_c) = (UserId::parse("a").unwrap(), UserId::parse("a:b").unwrap());
         assert_ne!(
-            CorrelationId::for_idempotency_key(&a, "b:c"),
-            CorrelationId::for_idempotency_key(&b_c, "c")
+            CorrelationId::for_idempotency_key(&a, "b:c", "x"),
+            CorrelationId::for_idempotency_key(&b_c, "c", "x")
+        );
+        assert_ne!(
+            CorrelationId::for_idempotency_key(&alice, "k:1", "x"),
+            CorrelationId::for_idempotency_key(&alice, "k", "1:x")
         );
         // A custom (version 8) UUID: derived, not random.
         assert_eq!(first.as_uuid().get_version_num(), 8);

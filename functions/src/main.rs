@@ -60,6 +60,7 @@ async fn shutdown_signal(parent: Option<u32>) {
 }
 
 /// Resolves once `parent` is no longer this process's parent: it died, and we were adopted.
+/// (A parent of 1 is no sign of an orphan: in a container the host may well be process 1.)
 async fn parent_gone(parent: u32) {
     #[cfg(unix)]
     while std::os::unix::process::parent_id() == parent {

@@ -5,8 +5,7 @@ use async_trait::async_trait;
 use orders_core::ports::{BackendError, IdempotencyRecord, WorkflowState, owner_key, status_key};
 use orders_core::status::TrackedStatus;
 use orders_core::{CorrelationId, UserId};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,15 +17,19 @@ enum Value {
 }
 
 /// Keys kept at most. The workflow state only fronts SQL (statuses, owner maps, idempotency
-/// answers), so when full, the entries closest to expiring go first: a status or owner then
-/// comes from SQL, and a retried POST still makes one order (its key fixes the correlation id).
-pub const DEFAULT_CAPACITY: usize = 200_000;
+/// answers), so when full the oldest writes go first: a status or owner written that long ago
+/// belongs, at these rates, to an order long persisted, which SQL then answers for; and a
+/// retried POST still makes one order (its key fixes the correlation id). 500,000 keys is about
+/// two hours of a flood at the embedded mode's full rate.
+pub const DEFAULT_CAPACITY: usize = 500_000;
 
 struct Entries {
-    map: HashMap<String, (Value, Instant)>,
-    /// (expiry, key) of every write, soonest first. A key written again leaves a stale pair
-    /// behind, skipped when it comes up.
-    expiries: BinaryHeap<Reverse<(Instant, String)>>,
+    /// Each key's value, expiry, and the number of the write that set it.
+    map: HashMap<String, (Value, Instant, u64)>,
+    /// Keys in the order they were written, with that write's number; a key written again
+    /// leaves its older pair behind, skipped when it comes up.
+    written: VecDeque<(u64, String)>,
+    writes: u64,
     capacity: usize,
 }
 
@@ -34,38 +37,33 @@ impl Entries {
     fn get(&self, key: &str) -> Option<&Value> {
         self.map
             .get(key)
-            .filter(|(_, expires)| *expires > Instant::now())
-            .map(|(v, _)| v)
+            .filter(|(_, expires, _)| *expires > Instant::now())
+            .map(|(v, _, _)| v)
     }
 
     fn set(&mut self, key: String, value: Value, ttl: Duration) {
         let now = Instant::now();
-        let expires = now + ttl;
-        self.map.insert(key.clone(), (value, expires));
-        self.expiries.push(Reverse((expires, key)));
+        self.writes += 1;
+        self.map
+            .insert(key.clone(), (value, now + ttl, self.writes));
+        self.written.push_back((self.writes, key));
         self.evict(now);
     }
 
-    /// Drops what has expired and, past capacity, what expires soonest: a few heap pops per
-    /// write, never a scan of the whole map under the lock.
+    /// Drops, oldest write first, what has expired, and what is past capacity: a few pops per
+    /// write, never a scan of the map under the lock.
     fn evict(&mut self, now: Instant) {
-        while let Some(Reverse((expires, _))) = self.expiries.peek() {
+        while let Some((write, key)) = self.written.front() {
+            let current = self.map.get(key).filter(|(_, _, at)| at == write);
+            let Some((_, expires, _)) = current else {
+                self.written.pop_front();
+                continue;
+            };
             if *expires > now && self.map.len() <= self.capacity {
                 break;
             }
-            let Some(Reverse((expires, key))) = self.expiries.pop() else {
-                break;
-            };
-            if self.map.get(&key).is_some_and(|(_, at)| *at == expires) {
-                self.map.remove(&key);
-            }
-        }
-        if self.expiries.len() > 2 * self.map.len() + 1024 {
-            self.expiries = self
-                .map
-                .iter()
-                .map(|(key, (_, expires))| Reverse((*expires, key.clone())))
-                .collect();
+            self.map.remove(key);
+            self.written.pop_front();
         }
     }
 }
@@ -90,7 +88,8 @@ impl MemoryState {
         MemoryState {
             entries: Mutex::new(Entries {
                 map: HashMap::new(),
-                expiries: BinaryHeap::new(),
+                written: VecDeque::new(),
+                writes: 0,
                 capacity: capacity.max(1),
             }),
         }
@@ -212,17 +211,28 @@ mod tests {
     }
 
     #[test]
-    fn holds_at_most_its_capacity_dropping_what_expires_soonest() {
+    fn holds_at_most_its_capacity_dropping_the_oldest_writes() {
         let state = MemoryState::with_capacity(100);
-        let early = track(&state, Duration::from_secs(60));
-        let late: Vec<_> = (0..1000)
+        let first = track(&state, Duration::from_secs(3600));
+        let later: Vec<_> = (0..1000)
             .map(|_| track(&state, Duration::from_secs(3600)))
             .collect();
         assert!(state.len() <= 100, "{}", state.len());
         let status = |cid| futures::executor::block_on(state.status(cid)).unwrap();
-        // The soonest to expire went first; the last written are still there.
-        assert_eq!(status(early), None);
-        assert!(status(*late.last().unwrap()).is_some());
+        assert_eq!(status(first), None);
+        assert!(status(*later.last().unwrap()).is_some());
+        // A short-lived entry just written (an idempotency claim's lease) is not the one to go.
+        let claim = IdempotencyRecord {
+            fingerprint: "f".into(),
+            response: None,
+        };
+        let lease = Duration::from_secs(60);
+        let claimed = |state: &MemoryState| {
+            futures::executor::block_on(state.claim_idempotency_key("k", &claim, lease)).unwrap()
+        };
+        assert_eq!(claimed(&state), None);
+        track(&state, Duration::from_secs(3600));
+        assert_eq!(claimed(&state), Some(claim.clone()));
     }
 
     #[test]

@@ -59,12 +59,12 @@ pub async fn place(
         .map(|l| (l.product_id.to_ascii_uppercase(), l.quantity))
         .collect();
     let canonical = serde_json::to_string(&canonical).unwrap_or_default();
-    // A key fixes the correlation id, so a retry is the same order even when the idempotency
-    // store is down and cannot replay.
+    // A key (with the request) fixes the correlation id, so a retry is the same order even when
+    // the idempotency store is down and cannot replay.
     let correlation_id = key
         .as_deref()
         .map_or_else(CorrelationId::new_random, |key| {
-            CorrelationId::for_idempotency_key(&caller.user_id, key)
+            CorrelationId::for_idempotency_key(&caller.user_id, key, &canonical)
         });
     let claimed = match idempotency::claim(&app, &caller.user_id, key, &canonical).await? {
         Claim::Replay { status, body } => return Ok(replay(status, body)),
