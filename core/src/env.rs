@@ -101,16 +101,21 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// `LOG_FORMAT`: `text` (the default) or `json`; whether it is `json`.
-    pub fn log_json(&self) -> Result<bool, ConfigError> {
-        match self.string("LOG_FORMAT").as_deref() {
-            None | Some("text") => Ok(false),
-            Some("json") => Ok(true),
-            Some(other) => Err(ConfigError::new(
-                "LOG_FORMAT",
-                format!("{other:?} is not text or json"),
-            )),
-        }
+    /// One of `allowed` (`default` when unset); anything else is an error naming them.
+    pub fn choice(
+        &self,
+        name: &'static str,
+        default: &'static str,
+        allowed: &[&'static str],
+    ) -> Result<&'static str, ConfigError> {
+        let Some(value) = self.string(name) else {
+            return Ok(default);
+        };
+        allowed
+            .iter()
+            .find(|a| **a == value)
+            .copied()
+            .ok_or_else(|| ConfigError::new(name, format!("{value:?} is not one of {allowed:?}")))
     }
 
     pub fn seconds(
@@ -140,7 +145,13 @@ mod tests {
         assert_eq!(env.string("BLANK"), None);
         assert_eq!(env.parse("MISSING", 7u32), Ok(7));
         assert_eq!(env.parse::<u32>("BAD", 0).unwrap_err().name, "BAD");
-        assert_eq!(env.log_json(), Ok(false));
+        assert_eq!(env.choice("MISSING", "text", &["text", "json"]), Ok("text"));
+        assert_eq!(
+            env.choice("BAD", "text", &["text", "json"])
+                .unwrap_err()
+                .name,
+            "BAD"
+        );
         assert_eq!(
             env.seconds("A", 1, 1..=10).unwrap_err().reason,
             "must be 1 to 10"

@@ -94,7 +94,7 @@ impl Settings {
             sql,
             workflow_ttl: env.seconds("WORKFLOW_TTL_SECS", 3600, 60..=86_400)?,
             idempotency_ttl: env.seconds("IDEMPOTENCY_TTL_SECS", 86_400, 60..=604_800)?,
-            log_json: env.log_json()?,
+            log_json: env.choice("LOG_FORMAT", "text", &["text", "json"])? == "json",
             cors_origins: env.origins("API_CORS_ORIGINS")?,
         })
     }

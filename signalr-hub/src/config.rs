@@ -138,7 +138,7 @@ impl Settings {
                 .unwrap_or_else(|| "orders:".into()),
             cors_origins,
             limits,
-            log_json: env.log_json()?,
+            log_json: env.choice("LOG_FORMAT", "text", &["text", "json"])? == "json",
         })
     }
 }
