@@ -63,6 +63,12 @@ impl Handler {
     /// Passes a request through unchanged (`enableProxyingHttpRequest`), once the handler
     /// answers.
     pub async fn forward(&self, request: Request<Body>) -> Result<Response<Body>, InvokeError> {
+        self.ready().await?;
+        self.send(request).await
+    }
+
+    /// Sends a request to the handler as it is now.
+    async fn send(&self, request: Request<Body>) -> Result<Response<Body>, InvokeError> {
         match self {
             Handler::InProcess(router) => Ok(router
                 .clone()
@@ -70,7 +76,6 @@ impl Handler {
                 .await
                 .unwrap_or_else(|never| match never {})),
             Handler::Remote { port, client, .. } => {
-                self.ready().await?;
                 let (mut parts, body) = request.into_parts();
                 let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
                 parts.uri = format!("http://127.0.0.1:{port}{path}")
@@ -114,7 +119,7 @@ impl Handler {
     ) -> Result<Value, InvokeError> {
         let generation = self.ready().await?;
         let call = async {
-            let response = self.forward(invocation_request(function, payload)).await?;
+            let response = self.send(invocation_request(function, payload)).await?;
             let status = response.status();
             let json = is_json(&response);
             let bytes = response

@@ -390,6 +390,13 @@ async fn an_unreachable_issuer_is_a_503_not_a_401() {
     problem(res, 503).await;
 }
 
+/// A token for user "a" from `issuer`, signed with k1 and naming key `kid`.
+fn issued(issuer: &Issuer, kid: &str) -> String {
+    let [k1, _] = rsa_keys();
+    let claims = claims(Some("a"), &issuer.url, "api://orders");
+    signed(Algorithm::RS256, kid, &claims, &k1.encoding)
+}
+
 async fn oidc_app(issuer: &Issuer, min_refresh_secs: &str) -> TestApp {
     TestApp::spawn_with(&[
         ("AUTH_MODE", "oidc"),
@@ -413,24 +420,14 @@ async fn with_the_issuer_down_cached_keys_serve_without_waiting_for_it() {
     let [k1, _] = rsa_keys();
     *issuer.jwks.write().unwrap() = json!({ "keys": [k1.jwk] });
     let app = oidc_app(&issuer, "1").await;
-    let good = signed(
-        Algorithm::RS256,
-        "k1",
-        &claims(Some("a"), &issuer.url, "api://orders"),
-        &k1.encoding,
-    );
+    let good = issued(&issuer, "k1");
     assert_eq!(status_with(&app, &good).await, 200);
 
     // The issuer hangs; a token with an unknown kid starts a fetch that takes the client's 5 s
     // timeout. Known-kid validations meanwhile must not queue behind it.
     issuer.hang.store(true, Ordering::SeqCst);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let rotated = signed(
-        Algorithm::RS256,
-        "k9",
-        &claims(Some("a"), &issuer.url, "api://orders"),
-        &k1.encoding,
-    );
+    let rotated = issued(&issuer, "k9");
     let stuck = tokio::spawn({
         let app_url = app.base.clone();
         async move {
@@ -462,14 +459,8 @@ async fn with_the_issuer_down_cached_keys_serve_without_waiting_for_it() {
 async fn with_the_issuer_down_and_no_keys_requests_fail_fast_with_503() {
     let issuer = spawn_issuer().await;
     issuer.hang.store(true, Ordering::SeqCst);
-    let [k1, _] = rsa_keys();
     let app = oidc_app(&issuer, "60").await;
-    let token = signed(
-        Algorithm::RS256,
-        "k1",
-        &claims(Some("a"), &issuer.url, "api://orders"),
-        &k1.encoding,
-    );
+    let token = issued(&issuer, "k1");
     // Twenty at once share the one fetch (one 5 s timeout), not twenty of them in turn.
     let (statuses, slowest) = concurrently(&app, &token, 20).await;
     println!("20 validations, issuer down, no keys: slowest {slowest:?}");
@@ -496,21 +487,11 @@ async fn an_unknown_kid_storm_fetches_at_most_once_per_interval() {
     let [k1, _] = rsa_keys();
     *issuer.jwks.write().unwrap() = json!({ "keys": [k1.jwk] });
     let app = oidc_app(&issuer, "60").await;
-    let good = signed(
-        Algorithm::RS256,
-        "k1",
-        &claims(Some("a"), &issuer.url, "api://orders"),
-        &k1.encoding,
-    );
+    let good = issued(&issuer, "k1");
     assert_eq!(status_with(&app, &good).await, 200);
     let fetched = issuer.fetches.load(Ordering::SeqCst);
     let storm = (0..100).map(|n| {
-        let token = signed(
-            Algorithm::RS256,
-            &format!("made-up-{n}"),
-            &claims(Some("a"), &issuer.url, "api://orders"),
-            &k1.encoding,
-        );
+        let token = issued(&issuer, &format!("made-up-{n}"));
         let app = &app;
         async move { status_with(app, &token).await }
     });
@@ -524,14 +505,8 @@ async fn an_unknown_kid_storm_fetches_at_most_once_per_interval() {
 async fn callers_that_waited_for_a_fetch_do_not_fetch_again_even_with_no_interval() {
     let issuer = spawn_issuer().await;
     issuer.hang.store(true, Ordering::SeqCst);
-    let [k1, _] = rsa_keys();
     let app = oidc_app(&issuer, "0").await;
-    let token = signed(
-        Algorithm::RS256,
-        "k1",
-        &claims(Some("a"), &issuer.url, "api://orders"),
-        &k1.encoding,
-    );
+    let token = issued(&issuer, "k1");
     let (statuses, _) = concurrently(&app, &token, 10).await;
     assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
     assert_eq!(

@@ -56,7 +56,7 @@ impl TriggerBinding {
             Extension::ServiceBus => service_bus::binding_data(
                 delivery,
                 &service_bus::Broker {
-                    namespace: "local.servicebus.windows.net".into(),
+                    namespace: "local.servicebus.windows.net",
                     content_type: self.content_type,
                     now: chrono::Utc::now(),
                 },

@@ -20,7 +20,7 @@ const LOCK_DURATION: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 /// What the service knows of a message that our transports do not carry.
 #[derive(Debug, Clone)]
 pub struct Broker {
-    pub namespace: String,
+    pub namespace: &'static str,
     pub content_type: &'static str,
     pub now: DateTime<Utc>,
 }

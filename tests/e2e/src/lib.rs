@@ -89,6 +89,13 @@ fn server_url(name: &str, script: &str) -> String {
     })
 }
 
+/// A golden invocation payload of tests/conformance/payloads: what the Functions host POSTs.
+pub fn golden(name: &str) -> Value {
+    let path = repo_root().join("tests/conformance/payloads").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// A dev token for `user` from `POST {base}/dev/token`.
 pub async fn dev_token(client: &reqwest::Client, base: &str, user: &str) -> String {
     let res = client

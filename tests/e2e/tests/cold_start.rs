@@ -7,7 +7,7 @@
 
 use orders_adapters::redis::testing::RedisServer;
 use orders_adapters::sqlite::{SqliteQueue, SqliteStore};
-use orders_e2e::{HandlerProcess as Handler, closed_port};
+use orders_e2e::{HandlerProcess as Handler, closed_port, golden};
 use reqwest::Response;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -191,14 +191,6 @@ async fn binds_while_redis_is_down_and_becomes_ready_when_it_comes_back() {
         "{}",
         handler.log()
     );
-}
-
-/// A golden invocation payload (tests/conformance/payloads).
-fn golden(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../conformance/payloads")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

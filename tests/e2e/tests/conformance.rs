@@ -12,19 +12,10 @@ use functions_host::invocation::{DataType, HostValue, Sys, output_messages};
 use orders_adapters::redis::RedisFanout;
 use orders_core::events::{IntegrationEvent, OrderProcessed};
 use orders_core::ports::Delivery;
-use orders_e2e::HandlerProcess;
+use orders_e2e::{HandlerProcess, golden};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
-
-fn golden(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../conformance/payloads")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// The golden files: name, function, trigger binding, extension, dataType, sessions.
 const GOLDEN: [(&str, &str, &str, Extension, DataType, bool); 5] = [
