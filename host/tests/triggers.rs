@@ -4,6 +4,21 @@
 //! republishes to the tail and rejects the fifth failure; session slots are held
 //! `sessionIdleTimeout`; locks are renewed while an invocation runs; a timeout restarts the
 //! handler process.
+//!
+//! Followed:
+//! - Service Bus abandon on failure: azure-sdk-for-net src/Primitives/MessageProcessor.cs
+//!   @ 7f27bed6e2a9bac8ea70541cffeee39f5f3bc0c3 and Azure.Messaging.ServiceBus
+//!   src/Processor/ReceiverManager.cs @ f85eb6b201db24449658639932cfd9f6bd4e1d1c; dead-lettering
+//!   with MaxDeliveryCountExceeded: MicrosoftDocs/azure-docs
+//!   articles/service-bus-messaging/service-bus-dead-letter-queues.md @ e2a866a7602194564f176a353eb46fae720bab1e;
+//! - sessions and lock renewal: ServiceBusSessionProcessorOptions.cs @ f85eb6b2…,
+//!   SessionReceiverManager.cs @ db8ede176d821a1ee8e8c06cdfc86a7546354758, the extension's
+//!   src/Config/ServiceBusOptions.cs @ 71d30b9f95fb55246c7d81cb95c3bf38d57cde49;
+//! - RabbitMQ retries: Azure/azure-functions-rabbitmq-extension @ ec0bb66288027b8b095664cabdbd7d6a1ab16ffa,
+//!   extension/WebJobs.Extensions.RabbitMQ/Trigger/RabbitMQListener.cs;
+//! - timeouts, restarts, invocation headers: Azure/azure-functions-host
+//!   @ 89dc438d476542786f2fc4070f553423213a6223, src/WebJobs.Script.WebHost/WebScriptHostExceptionHandler.cs,
+//!   src/WebJobs.Script/Workers/Http/HttpFunctionInvocationDispatcher.cs and DefaultHttpWorkerService.cs.
 
 use axum::Router;
 use axum::http::StatusCode;

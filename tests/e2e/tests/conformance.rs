@@ -6,6 +6,22 @@
 //! - each golden payload, posted to the real `handler` process, has its documented effect: one
 //!   order row and an `OrderProcessed` of the exact shape, or the owner's notification;
 //! - a value in an encoding the host never sends gets a 400 naming the encoding.
+//!
+//! Followed, file by file (the README beside the payloads maps each behaviour to its line):
+//! - Azure/azure-functions-host @ 89dc438d476542786f2fc4070f553423213a6223:
+//!   src/WebJobs.Script/Workers/MessageExtensions/ScriptInvocationContextExtensions.cs,
+//!   src/WebJobs.Script/Utility.cs (ApplyBindingData),
+//!   src/WebJobs.Script/Workers/Http/HttpScriptInvocationResultExtensions.cs,
+//!   src/WebJobs.Script/Binding/FunctionBinding.cs;
+//! - Azure/azure-webjobs-sdk @ f79ea0bff76c31048388fde784a9164b5d880c8a:
+//!   src/Microsoft.Azure.WebJobs.Host/Bindings/SystemBindingData.cs;
+//! - azure-sdk-for-net, sdk/servicebus/Microsoft.Azure.WebJobs.Extensions.ServiceBus:
+//!   src/Triggers/ServiceBusTriggerBindingStrategy.cs (v5, read at weikanglim fork
+//!   a4a271789918cc7e85d2e977589c702ae3ad0956), src/Triggers/MessageToStringConverter.cs
+//!   @ 630b882a3431da104a5d565bdc0658dad83e6ce3, src/Bindings/StringToMessageConverter.cs
+//!   @ 343799ace6be464281c27a2657a8b477fe857d59;
+//! - Azure/azure-functions-rabbitmq-extension @ ec0bb66288027b8b095664cabdbd7d6a1ab16ffa:
+//!   extension/WebJobs.Extensions.RabbitMQ/Trigger/RabbitMQTriggerBinding.cs.
 
 use functions_host::extensions::{Extension, FROM_INTAKE, FROM_OUTPUT_BINDING, TriggerBinding};
 use functions_host::invocation::{DataType, HostValue, Sys, output_messages};
