@@ -23,7 +23,10 @@ impl SqlSettings {
             "sqlite" => Ok(SqlSettings::Sqlite),
             "sqlserver" => {
                 let connection_string =
-                    env.required("SQLSERVER_CONNECTION_STRING", "SQL_PROVIDER=sqlserver")?;
+                    env.required_secret("SQLSERVER_CONNECTION_STRING", "SQL_PROVIDER=sqlserver")?;
+                // What the driver would refuse at the first connect, refused now.
+                tiberius::Config::from_ado_string(connection_string.expose())
+                    .map_err(|e| ConfigError::new("SQLSERVER_CONNECTION_STRING", e.to_string()))?;
                 let auth = match env.string("SQLSERVER_AUTH").as_deref().unwrap_or("sql") {
                     "sql" => SqlServerAuth::SqlLogin,
                     "entra" => SqlServerAuth::EntraId {

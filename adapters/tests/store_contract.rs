@@ -39,7 +39,7 @@ async fn sqlserver() -> Backend {
     let connection_string = std::env::var("SQLSERVER_TEST_CONNECTION_STRING")
         .expect("set SQLSERVER_TEST_CONNECTION_STRING to run the contract on SQL Server");
     let config = SqlServerConfig {
-        connection_string,
+        connection_string: orders_core::secret::Secret::new(connection_string),
         auth: SqlServerAuth::SqlLogin,
     };
     let store = SqlServerStore::connect(config, orders_adapters::seed::products())

@@ -4,31 +4,17 @@
 
 use crate::{KeySource, TokenValidator, ValidatorConfig, dev_key};
 use orders_core::env::{ConfigError, Env};
+use orders_core::secret::Secret;
 use std::path::Path;
 use std::time::Duration;
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMode {
     /// HS256 with a shared key: `JWT_SIGNING_KEY`, or else the key file in the data directory.
-    Dev { signing_key: Option<String> },
+    Dev { signing_key: Option<Secret> },
     /// RS256/ES256 from the issuer's JWKS; an unknown key id re-fetches at most once per
     /// `min_key_refresh`.
     Oidc { min_key_refresh: Duration },
-}
-
-impl std::fmt::Debug for AuthMode {
-    // Never print the key.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AuthMode::Dev {
-                signing_key: Some(_),
-            } => f.write_str("Dev { signing_key: <set> }"),
-            AuthMode::Dev { signing_key: None } => f.write_str("Dev { signing_key: <key file> }"),
-            AuthMode::Oidc { min_key_refresh } => {
-                write!(f, "Oidc {{ min_key_refresh: {min_key_refresh:?} }}")
-            }
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +28,7 @@ impl AuthSettings {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         let mode = match env.string("AUTH_MODE").as_deref().unwrap_or("dev") {
             "dev" => AuthMode::Dev {
-                signing_key: env.string("JWT_SIGNING_KEY"),
+                signing_key: env.secret("JWT_SIGNING_KEY"),
             },
             "oidc" => AuthMode::Oidc {
                 min_key_refresh: env.seconds("JWKS_MIN_REFRESH_SECS", 10, 0..=3600)?,
@@ -57,7 +43,7 @@ impl AuthSettings {
         if let AuthMode::Dev {
             signing_key: Some(key),
         } = &mode
-            && key.len() < 32
+            && key.expose().len() < 32
         {
             return Err(ConfigError::new(
                 "JWT_SIGNING_KEY",
@@ -90,7 +76,7 @@ impl AuthSettings {
         match &self.mode {
             AuthMode::Dev {
                 signing_key: Some(key),
-            } => Ok(Some(key.as_bytes().to_vec())),
+            } => Ok(Some(key.expose().as_bytes().to_vec())),
             AuthMode::Dev { signing_key: None } if create => {
                 dev_key::load_or_create(data_dir).map(Some)
             }

@@ -1,6 +1,8 @@
 //! Reading settings from an environment-like lookup, so every binary validates its variables
 //! the same way and tests can pass a map instead of the process environment.
 
+use crate::secret::Secret;
+use std::path::PathBuf;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -39,6 +41,64 @@ impl<'a> Env<'a> {
     pub fn required(&self, name: &'static str, when: &str) -> Result<String, ConfigError> {
         self.string(name)
             .ok_or_else(|| ConfigError::new(name, format!("required when {when}")))
+    }
+
+    /// A credential-bearing value (a URL with a password, a key), unless unset or blank.
+    pub fn secret(&self, name: &str) -> Option<Secret> {
+        self.string(name).map(Secret::new)
+    }
+
+    /// A credential-bearing value, or an error saying when it is needed.
+    pub fn required_secret(&self, name: &'static str, when: &str) -> Result<Secret, ConfigError> {
+        self.required(name, when).map(Secret::new)
+    }
+
+    /// A URL carrying credentials, with one of `schemes` (`redis`, `amqp`, ...). An error never
+    /// echoes the value.
+    pub fn secret_url(
+        &self,
+        name: &'static str,
+        schemes: &[&str],
+    ) -> Result<Option<Secret>, ConfigError> {
+        let Some(url) = self.string(name) else {
+            return Ok(None);
+        };
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if scheme.is_some_and(|s| schemes.contains(&s.as_str())) {
+            return Ok(Some(Secret::new(url)));
+        }
+        let allowed: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+        Err(ConfigError::new(
+            name,
+            format!("must be a URL starting with {}", allowed.join(" or ")),
+        ))
+    }
+
+    /// A directory, `default` when unset; an error when the path exists and is no directory.
+    pub fn directory(&self, name: &'static str, default: &str) -> Result<PathBuf, ConfigError> {
+        let path = PathBuf::from(self.string(name).unwrap_or_else(|| default.to_owned()));
+        if path.exists() && !path.is_dir() {
+            return Err(ConfigError::new(
+                name,
+                format!("{} is not a directory", path.display()),
+            ));
+        }
+        Ok(path)
+    }
+
+    /// A path that must exist when set; `what` says what it should be.
+    pub fn existing_path(
+        &self,
+        name: &'static str,
+        what: &str,
+    ) -> Result<Option<PathBuf>, ConfigError> {
+        match self.string(name).map(PathBuf::from) {
+            Some(path) if !path.exists() => Err(ConfigError::new(
+                name,
+                format!("{} does not exist (expected {what})", path.display()),
+            )),
+            path => Ok(path),
+        }
     }
 
     pub fn parse<T: std::str::FromStr>(
@@ -162,5 +222,41 @@ mod tests {
                 .reason
                 .contains("X=y")
         );
+    }
+
+    #[test]
+    fn urls_with_credentials_are_checked_without_echoing_them() {
+        let get = |name: &str| match name {
+            "GOOD" => Some("rediss://:pw-1@cache:6380".to_owned()),
+            "BAD" => Some("http://:pw-2@cache".to_owned()),
+            _ => None,
+        };
+        let env = Env::new(&get);
+        let good = env.secret_url("GOOD", &["redis", "rediss"]).unwrap();
+        assert_eq!(good.unwrap().expose(), "rediss://:pw-1@cache:6380");
+        let bad = env.secret_url("BAD", &["redis", "rediss"]).unwrap_err();
+        assert_eq!(
+            bad.reason,
+            "must be a URL starting with redis:// or rediss://"
+        );
+        assert!(!bad.to_string().contains("pw-2"));
+        assert_eq!(env.secret_url("MISSING", &["redis"]), Ok(None));
+    }
+
+    #[test]
+    fn paths_must_be_what_they_name() {
+        let file = std::env::current_exe().unwrap();
+        let file = file.to_str().unwrap().to_owned();
+        let get = move |name: &str| match name {
+            "FILE" => Some(file.clone()),
+            "GONE" => Some("/nonexistent/x".to_owned()),
+            _ => None,
+        };
+        let env = Env::new(&get);
+        assert_eq!(env.directory("FILE", ".").unwrap_err().name, "FILE");
+        assert_eq!(env.directory("MISSING", "d"), Ok(PathBuf::from("d")));
+        assert!(env.existing_path("FILE", "x").unwrap().is_some());
+        assert_eq!(env.existing_path("GONE", "x").unwrap_err().name, "GONE");
+        assert_eq!(env.existing_path("MISSING", "x"), Ok(None));
     }
 }

@@ -14,6 +14,7 @@ pub mod order;
 pub mod paging;
 pub mod ports;
 pub mod product;
+pub mod secret;
 pub mod status;
 
 pub use ids::{CorrelationId, OrderId, OrderRef, ProductId, UserId};

@@ -216,7 +216,7 @@ async fn open_publisher(
             let context = (url.clone(), *shards, settings.queue_namespace.clone());
             let queues =
                 Deferred::connect("rabbitmq", context, |(url, shards, namespace)| async move {
-                    connect_rabbitmq(&url, shards, &namespace).await
+                    connect_rabbitmq(url.expose(), shards, &namespace).await
                 });
             let dependency = Dependency::deferred("queue", "rabbitmq", &queues);
             (Arc::new(queues), dependency)
@@ -242,7 +242,7 @@ pub async fn open_broker(settings: &Settings) -> anyhow::Result<Arc<dyn QueueTra
             Ok(Namespaced::wrap(transport, &settings.queue_namespace))
         }
         BrokerSettings::RabbitMq { url, shards } => {
-            Ok(connect_rabbitmq(url, *shards, &settings.queue_namespace).await?)
+            Ok(connect_rabbitmq(url.expose(), *shards, &settings.queue_namespace).await?)
         }
         BrokerSettings::ServiceBus(_) => anyhow::bail!(
             "QUEUE_TRANSPORT=servicebus is received by the Azure Functions host; \
@@ -279,13 +279,14 @@ fn state_and_fanout(
             ],
         ));
     };
-    orders_adapters::redis::check_url(url)?;
+    orders_adapters::redis::check_url(url.expose())?;
     let state = Deferred::connect("redis", url.clone(), |url| async move {
-        Ok(Arc::new(RedisState::connect(&url).await?) as Arc<dyn WorkflowState>)
+        Ok(Arc::new(RedisState::connect(url.expose()).await?) as Arc<dyn WorkflowState>)
     });
     let context = (url.clone(), settings.fanout_prefix.clone());
     let fanout = Deferred::connect("redis fan-out", context, |(url, prefix)| async move {
-        Ok(Arc::new(RedisFanout::connect(&url, &prefix).await?) as Arc<dyn NotificationFanout>)
+        Ok(Arc::new(RedisFanout::connect(url.expose(), &prefix).await?)
+            as Arc<dyn NotificationFanout>)
     });
     let dependencies = [
         Dependency::deferred("state", "redis", &state),

@@ -5,6 +5,7 @@ use orders_adapters::system_of_record::SqlSettings;
 use orders_auth::AuthSettings;
 pub use orders_core::env::ConfigError;
 use orders_core::env::Env;
+use orders_core::secret::Secret;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,7 +16,7 @@ pub enum BrokerSettings {
     /// Durable queue tables in the SQLite file under `DATA_DIR`.
     Embedded,
     /// RabbitMQ, each queue sharded over `shards` single-active-consumer quorum queues.
-    RabbitMq { url: String, shards: u16 },
+    RabbitMq { url: Secret, shards: u16 },
     /// Azure Service Bus: intake sends; the Functions host's bindings receive.
     ServiceBus(ServiceBusSettings),
 }
@@ -31,7 +32,7 @@ pub struct Settings {
     /// Prefix for every queue name, so systems can share a broker (`QUEUE_NAMESPACE`).
     pub queue_namespace: String,
     /// Redis for workflow state and the notification fan-out; in-process when unset.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<Secret>,
     /// Prefix of the Redis fan-out channel (`{prefix}notifications`).
     pub fanout_prefix: String,
     /// TTL of workflow keys (status, owner map), refreshed while an order is in flight.
@@ -66,8 +67,12 @@ impl Settings {
         {
             "embedded" => BrokerSettings::Embedded,
             "rabbitmq" => BrokerSettings::RabbitMq {
-                url: env.required("RABBITMQ_URL", "QUEUE_TRANSPORT=rabbitmq")?,
-                shards: env.parse("RABBITMQ_SHARDS", 8)?,
+                url: env
+                    .secret_url("RABBITMQ_URL", &["amqp", "amqps"])?
+                    .ok_or_else(|| {
+                        ConfigError::new("RABBITMQ_URL", "required when QUEUE_TRANSPORT=rabbitmq")
+                    })?,
+                shards: env.ranged("RABBITMQ_SHARDS", 8, 1..=1024)?,
             },
             "servicebus" => BrokerSettings::ServiceBus(ServiceBusSettings::from_env(&env)?),
             other => {
@@ -80,16 +85,13 @@ impl Settings {
         Ok(Settings {
             broker,
             queue_namespace: env.string("QUEUE_NAMESPACE").unwrap_or_default(),
-            redis_url: env.string("REDIS_URL"),
+            redis_url: env.secret_url("REDIS_URL", orders_adapters::redis::URL_SCHEMES)?,
             fanout_prefix: env
                 .string("FANOUT_CHANNEL_PREFIX")
                 .unwrap_or_else(|| "orders:".into()),
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
             port,
-            data_dir: env
-                .string("DATA_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(".data")),
+            data_dir: env.directory("DATA_DIR", ".data")?,
             auth,
             sql,
             workflow_ttl: env.seconds("WORKFLOW_TTL_SECS", 3600, 60..=86_400)?,

@@ -7,15 +7,9 @@ async fn main() -> anyhow::Result<()> {
     #[cfg(unix)]
     let parent = std::os::unix::process::parent_id();
     let settings = Settings::from_env().context("invalid configuration")?;
-    let _telemetry = orders_telemetry::init("handler", settings.log_json);
-    // A summary, not `?settings`: the URLs and connection strings carry credentials.
-    tracing::info!(
-        port = settings.port,
-        data_dir = %settings.data_dir.display(),
-        redis = settings.redis_url.is_some(),
-        queue_namespace = %settings.queue_namespace,
-        "starting handler"
-    );
+    let _telemetry = orders_telemetry::init("handler", settings.log_json)?;
+    // Every credential is a `Secret`, which prints as <redacted>.
+    tracing::info!(?settings, "starting handler");
     let app = App::build(settings).await?;
     tracing::info!(
         port = app.port(),

@@ -2,6 +2,7 @@
 //! `FUNCTIONS_CUSTOMHANDLER_PORT`, waited for, restarted if it dies, and stopped with the host.
 
 use anyhow::Context;
+use orders_core::secret::Secret;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -45,13 +46,13 @@ pub struct Launch {
     pub executable: PathBuf,
     pub port: u16,
     /// Extra environment (the child inherits ours too).
-    pub env: Vec<(String, String)>,
+    pub env: Vec<(String, Secret)>,
 }
 
 impl Launch {
     async fn start(&self) -> anyhow::Result<Child> {
         let child = Command::new(&self.executable)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k, v.expose())))
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", self.port.to_string())
             .kill_on_drop(true)
             .spawn()

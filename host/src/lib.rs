@@ -26,8 +26,9 @@ use app_dir::{FunctionApp, Trigger};
 use extensions::Extension;
 use handler::Handler;
 use orders_adapters::redis::RedisFanout;
-use orders_core::env::Env;
+use orders_core::env::{ConfigError, Env};
 use orders_core::ports::QueueTransport;
+use orders_core::secret::Secret;
 use orders_functions::{AppState, Settings};
 use sessions::SessionSlots;
 use signalr_hub::{FanoutSource, Hub, Limits, StatusLookup};
@@ -56,8 +57,9 @@ pub struct HostSettings {
     pub max_delivery_count: u32,
     /// Receive loops per queue trigger; host.json's concurrency settings when unset.
     pub workers: Option<usize>,
-    /// Extra environment for the handler child process (it inherits ours as well).
-    pub handler_env: Vec<(String, String)>,
+    /// Extra environment for the handler child process (it inherits ours as well); values
+    /// may carry credentials, so they never print.
+    pub handler_env: Vec<(String, Secret)>,
     /// The built SPA to serve at `/` (`WEB_DIST`, else `web/dist` when built).
     pub web_dist: Option<PathBuf>,
     /// Limits of the hub served in the embedded mode (the hub's own `HUB_*` settings).
@@ -82,21 +84,31 @@ impl HostSettings {
             None => None,
         };
         Ok(HostSettings {
-            root: env
-                .string("APP_ROOT")
-                .map_or_else(|| PathBuf::from("."), PathBuf::from),
+            root: app_root(&env)?,
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
             port: env.parse("PORT", 7071)?,
             in_process,
-            handler_bin: env.string("HANDLER_BIN").map(PathBuf::from),
+            handler_bin: env.existing_path("HANDLER_BIN", "the handler executable")?,
             // Service Bus allows 1 to 2000 (a queue's maxDeliveryCount).
             max_delivery_count: env.ranged("HOST_MAX_DELIVERY_COUNT", 10, 1..=2000)?,
             workers,
             handler_env: Vec::new(),
-            web_dist: web::locate(env.string("WEB_DIST").map(PathBuf::from)),
+            web_dist: web::locate(env.existing_path("WEB_DIST", "a built SPA")?),
             hub_limits: Limits::from_env(&env)?,
         })
     }
+}
+
+/// `APP_ROOT`: the function app's folder, holding host.json.
+fn app_root(env: &Env) -> Result<PathBuf, ConfigError> {
+    let root = env.directory("APP_ROOT", ".")?;
+    if !root.join("host.json").is_file() {
+        return Err(ConfigError::new(
+            "APP_ROOT",
+            format!("{} holds no host.json", root.display()),
+        ));
+    }
+    Ok(root)
 }
 
 /// A running host; `stop` shuts it down gracefully.
@@ -212,7 +224,7 @@ async fn embedded_hub(state: &AppState, limits: Limits) -> anyhow::Result<Arc<Hu
     let source = match (&state.local_fanout, &state.settings.redis_url) {
         (Some(local), _) => FanoutSource::Memory(local.subscribe()),
         (None, Some(url)) => FanoutSource::Redis(
-            RedisFanout::subscribe(url, &state.settings.fanout_prefix)
+            RedisFanout::subscribe(url.expose(), &state.settings.fanout_prefix)
                 .await
                 .context("subscribing the hub to the fan-out channel")?,
         ),
@@ -288,9 +300,12 @@ fn spawn_triggers(
 mod tests {
     use super::*;
 
+    /// `vars`, in the repository's function app.
     fn settings(vars: &[(&str, &str)]) -> anyhow::Result<HostSettings> {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         HostSettings::from_lookup(&|name| {
             vars.iter()
+                .chain(&[("APP_ROOT", root)])
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.to_string())
         })

@@ -5,8 +5,10 @@ use orders_functions::Settings;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let handler_settings = Settings::from_env().context("invalid handler configuration")?;
-    let _telemetry = orders_telemetry::init("functions-host", handler_settings.log_json);
+    let _telemetry = orders_telemetry::init("functions-host", handler_settings.log_json)?;
     let settings = HostSettings::from_env().context("invalid host configuration")?;
+    // Every credential is a `Secret`, which prints as <redacted>.
+    tracing::info!(?settings, handler = ?handler_settings, "starting functions-host");
     let host = functions_host::start(settings, handler_settings).await?;
     println!("Contoso Orders is up: http://127.0.0.1:{}/", host.port);
     shutdown_signal().await;

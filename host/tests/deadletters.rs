@@ -236,7 +236,7 @@ fn usage_errors_and_unreachable_brokers_exit_2() {
     assert_exit(&out, 2);
     let err = stderr(&out);
     assert!(
-        err.contains("cannot open RabbitMQ at amqp://***@127.0.0.1:1"),
+        err.contains("cannot open RabbitMQ at amqp://127.0.0.1:1:"),
         "{err}"
     );
     assert!(

@@ -135,12 +135,12 @@ pub async fn build(settings: &Settings) -> anyhow::Result<(Arc<Hub>, FanoutSourc
     let source = match &settings.redis_url {
         Some(url) => {
             lookup.state = Some(Arc::new(
-                RedisState::connect(url)
+                RedisState::connect(url.expose())
                     .await
                     .context("connecting to Redis")?,
             ));
             FanoutSource::Redis(
-                RedisFanout::subscribe(url, &settings.fanout_prefix)
+                RedisFanout::subscribe(url.expose(), &settings.fanout_prefix)
                     .await
                     .context("subscribing to the fan-out channel")?,
             )

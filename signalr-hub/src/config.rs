@@ -6,6 +6,7 @@ use orders_adapters::system_of_record::SqlSettings;
 use orders_auth::AuthSettings;
 pub use orders_core::env::ConfigError;
 use orders_core::env::Env;
+use orders_core::secret::Secret;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,7 +20,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The system of record for status lookups (`SQL_PROVIDER`, as the API reads it).
     pub sql: SqlSettings,
-    pub redis_url: Option<String>,
+    pub redis_url: Option<Secret>,
     pub fanout_prefix: String,
     /// `HUB_CORS_ORIGINS`: comma-separated exact origins of the SPA; none means no CORS headers.
     pub cors_origins: Vec<String>,
@@ -126,13 +127,10 @@ impl Settings {
         Ok(Settings {
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
             port,
-            data_dir: env
-                .string("DATA_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(".data")),
+            data_dir: env.directory("DATA_DIR", ".data")?,
             auth,
             sql,
-            redis_url: env.string("REDIS_URL"),
+            redis_url: env.secret_url("REDIS_URL", orders_adapters::redis::URL_SCHEMES)?,
             fanout_prefix: env
                 .string("FANOUT_CHANNEL_PREFIX")
                 .unwrap_or_else(|| "orders:".into()),

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let _telemetry = orders_telemetry::init("signalr-hub", settings.log_json);
+    let _telemetry = orders_telemetry::init("signalr-hub", settings.log_json)?;
+    // Every credential is a `Secret`, which prints as <redacted>.
+    tracing::info!(?settings, "starting signalr-hub");
     let (hub, source) = signalr_hub::build(&settings).await?;
     let address = SocketAddr::new(settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(address)

@@ -13,6 +13,7 @@ pub use propagation::{continue_trace, current_traceparent};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use orders_core::env::ConfigError;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -32,15 +33,22 @@ impl Drop for Telemetry {
 }
 
 /// Installs the subscriber. A second call (tests start many apps in one process) is harmless.
-pub fn init(service: &str, json: bool) -> Telemetry {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// A `RUST_LOG` or `OTEL_EXPORTER_OTLP_ENDPOINT` that cannot be used is an error, not a silent
+/// fallback.
+pub fn init(service: &str, json: bool) -> Result<Telemetry, ConfigError> {
+    let setting = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let filter = match setting("RUST_LOG") {
+        Some(directives) => EnvFilter::try_new(directives)
+            .map_err(|e| ConfigError::new("RUST_LOG", e.to_string()))?,
+        None => EnvFilter::new("info"),
+    };
     let fmt = tracing_subscriber::fmt::layer();
     let fmt = if json {
         fmt.json().boxed()
     } else {
         fmt.boxed()
     };
-    let provider = otlp_provider(service);
+    let provider = otlp_provider(service, &setting)?;
     let otel = provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("contoso-orders"))
@@ -55,27 +63,32 @@ pub fn init(service: &str, json: bool) -> Telemetry {
     if let (true, Some(_)) = (installed, &provider) {
         tracing::info!(service, "exporting traces over OTLP");
     }
-    Telemetry { provider }
+    Ok(Telemetry { provider })
 }
 
-fn otlp_provider(service: &str) -> Option<SdkTracerProvider> {
-    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .ok()
-        .filter(|v| !v.trim().is_empty())?;
+/// `setting`: a variable's value, unless unset or blank.
+fn otlp_provider(
+    service: &str,
+    setting: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<SdkTracerProvider>, ConfigError> {
+    const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    let Some(endpoint) = setting(ENDPOINT) else {
+        return Ok(None);
+    };
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(ConfigError::new(
+            ENDPOINT,
+            "must be an http(s) URL such as http://otel-collector:4318",
+        ));
+    }
     // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and the other OTEL_* variables) itself.
-    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()
-    {
-        Ok(exporter) => exporter,
-        Err(err) => {
-            eprintln!("OTLP export disabled: {err}");
-            return None;
-        }
-    };
-    let name = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| service.to_owned());
+        .map_err(|e| ConfigError::new(ENDPOINT, e.to_string()))?;
+    let name = setting("OTEL_SERVICE_NAME").unwrap_or_else(|| service.to_owned());
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    Some(
+    Ok(Some(
         SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_resource(
@@ -84,5 +97,5 @@ fn otlp_provider(service: &str) -> Option<SdkTracerProvider> {
                     .build(),
             )
             .build(),
-    )
+    ))
 }

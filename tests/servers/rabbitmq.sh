@@ -50,7 +50,15 @@ node_env() {
     export RABBITMQ_ENABLED_PLUGINS_FILE="$STATE_DIR/enabled_plugins"
 }
 
-url() { echo "export RABBITMQ_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"; }
+# A user of its own with a random password, so a test can tell whether the credentials of
+# RABBITMQ_URL ever reach a log (guest:guest would not stand out).
+url() { echo "export RABBITMQ_URL=amqp://orders:$(cat "$STATE_DIR/password")@127.0.0.1:$AMQP_PORT/%2f"; }
+
+add_user() {
+    python3 -c 'import secrets; print("amqp-" + secrets.token_hex(12), end="")' >"$STATE_DIR/password"
+    "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q add_user orders "$(cat "$STATE_DIR/password")" >&2
+    "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q set_permissions -p / orders '.*' '.*' '.*' >&2
+}
 
 accepts_amqp() { (exec 3<>"/dev/tcp/127.0.0.1/$AMQP_PORT") 2>/dev/null; }
 
@@ -103,6 +111,7 @@ EOF
         if accepts_amqp; then
             # The listener opens late in boot; await_startup confirms the node is fully up.
             "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q await_startup --timeout 60 >&2
+            add_user
             log "started $RABBITMQ_NODENAME (pid $(cat "$STATE_DIR/server.pid"), dir $STATE_DIR)"
             url
             return

@@ -34,6 +34,9 @@ fn client(url: &str) -> Result<redis::Client, BackendError> {
 }
 
 /// Fails when `url` is not a Redis URL (a configuration error, unlike Redis being down).
+/// The URL schemes the redis crate connects with.
+pub const URL_SCHEMES: &[&str] = &["redis", "rediss", "redis+unix", "unix"];
+
 pub fn check_url(url: &str) -> Result<(), BackendError> {
     client(url).map(drop)
 }

@@ -18,6 +18,7 @@ use crate::entra::entra_credential;
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use orders_core::ports::{BackendError, MessagePublisher, OutboundMessage};
+use orders_core::secret::Secret;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,7 +36,7 @@ pub struct ServiceBusPublisher {
 
 enum Signer {
     Entra(Arc<dyn TokenCredential>),
-    SharedAccessKey { key_name: String, key: String },
+    SharedAccessKey { key_name: String, key: Secret },
 }
 
 fn backend(cause: impl std::fmt::Display) -> BackendError {
@@ -81,7 +82,12 @@ impl ServiceBusPublisher {
                     .unwrap_or_default()
                     + SAS_LIFETIME;
                 let resource = format!("https://{}/{queue}", self.namespace);
-                Ok(sas_token(&resource, key_name, key, expiry.as_secs()))
+                Ok(sas_token(
+                    &resource,
+                    key_name,
+                    key.expose(),
+                    expiry.as_secs(),
+                ))
             }
         }
     }

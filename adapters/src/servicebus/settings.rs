@@ -3,6 +3,7 @@
 //! and intake's publisher alike.
 
 use orders_core::env::{ConfigError, Env};
+use orders_core::secret::Secret;
 
 const NAMESPACE: &str = "ServiceBusConnection__fullyQualifiedNamespace";
 const CLIENT_ID: &str = "ServiceBusConnection__clientId";
@@ -15,28 +16,12 @@ pub struct ServiceBusSettings {
     pub auth: ServiceBusAuth,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceBusAuth {
     /// Entra ID: the user-assigned identity `client_id`, else the platform's or developer's.
     Entra { client_id: Option<String> },
     /// A connection string's shared access key (local use; Azure uses Entra ID).
-    SharedAccessKey { key_name: String, key: String },
-}
-
-/// Never prints the key.
-impl std::fmt::Debug for ServiceBusAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ServiceBusAuth::Entra { client_id } => f
-                .debug_struct("Entra")
-                .field("client_id", client_id)
-                .finish(),
-            ServiceBusAuth::SharedAccessKey { key_name, .. } => f
-                .debug_struct("SharedAccessKey")
-                .field("key_name", key_name)
-                .finish_non_exhaustive(),
-        }
-    }
+    SharedAccessKey { key_name: String, key: Secret },
 }
 
 impl ServiceBusSettings {
@@ -81,7 +66,9 @@ fn parse_connection_string(raw: &str) -> Result<ServiceBusSettings, ConfigError>
         namespace,
         auth: ServiceBusAuth::SharedAccessKey {
             key_name: field("SharedAccessKeyName").ok_or_else(|| missing("SharedAccessKeyName"))?,
-            key: field("SharedAccessKey").ok_or_else(|| missing("SharedAccessKey"))?,
+            key: field("SharedAccessKey")
+                .map(Secret::new)
+                .ok_or_else(|| missing("SharedAccessKey"))?,
         },
     })
 }
@@ -125,7 +112,7 @@ mod tests {
             settings.auth,
             ServiceBusAuth::SharedAccessKey {
                 key_name: "send".into(),
-                key: "s3cr3t=".into()
+                key: Secret::new("s3cr3t=")
             }
         );
         assert!(!format!("{settings:?}").contains("s3cr3t"));

@@ -10,6 +10,7 @@ mod pool;
 
 use orders_core::ports::{BackendError, CatalogSource};
 use orders_core::product::{BillingPeriod, Product};
+use orders_core::secret::Secret;
 use orders_core::{Money, ProductId};
 use pool::{Client, Connector, Pool};
 use std::collections::BTreeMap;
@@ -18,22 +19,12 @@ use std::sync::Arc;
 use tiberius::{FromSql, Query, Row};
 
 /// How to reach the database.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SqlServerConfig {
     /// An ADO.NET connection string, e.g.
     /// `Server=tcp:localhost,1433;Database=orders;User Id=sa;Password=...;TrustServerCertificate=true`.
-    pub connection_string: String,
+    pub connection_string: Secret,
     pub auth: SqlServerAuth,
-}
-
-/// The connection string can hold a password: keep it out of logs.
-impl fmt::Debug for SqlServerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqlServerConfig")
-            .field("connection_string", &"<redacted>")
-            .field("auth", &self.auth)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,7 +302,7 @@ mod tests {
     #[test]
     fn config_debug_hides_the_connection_string() {
         let config = SqlServerConfig {
-            connection_string: "Server=x;Password=hunter2".into(),
+            connection_string: Secret::new("Server=x;Password=hunter2"),
             auth: SqlServerAuth::SqlLogin,
         };
         assert!(!format!("{config:?}").contains("hunter2"));
@@ -319,9 +310,9 @@ mod tests {
 
     fn sql_login(port: u16) -> SqlServerConfig {
         SqlServerConfig {
-            connection_string: format!(
+            connection_string: Secret::new(format!(
                 "Server=tcp:127.0.0.1,{port};User Id=sa;Password=p;TrustServerCertificate=true"
-            ),
+            )),
             auth: SqlServerAuth::SqlLogin,
         }
     }

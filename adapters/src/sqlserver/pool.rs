@@ -40,7 +40,7 @@ pub(super) struct Connector {
 
 impl Connector {
     pub(super) fn new(settings: &SqlServerConfig) -> Result<Self, DbError> {
-        let config = Config::from_ado_string(&settings.connection_string)?;
+        let config = Config::from_ado_string(settings.connection_string.expose())?;
         let credential = match &settings.auth {
             SqlServerAuth::SqlLogin => None,
             SqlServerAuth::EntraId {
@@ -162,7 +162,7 @@ mod tests {
 
     fn connector(connection_string: &str, auth: SqlServerAuth) -> Result<Connector, DbError> {
         Connector::new(&SqlServerConfig {
-            connection_string: connection_string.into(),
+            connection_string: orders_core::secret::Secret::new(connection_string),
             auth,
         })
     }

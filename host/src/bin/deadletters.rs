@@ -175,7 +175,7 @@ async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn QueueTransport>> {
             }
             format!("the embedded queue at {}", db.display())
         }
-        BrokerSettings::RabbitMq { url, .. } => format!("RabbitMQ at {}", redact(url)),
+        BrokerSettings::RabbitMq { url, .. } => format!("RabbitMQ at {}", url.url_location()),
         BrokerSettings::ServiceBus(sb) => bail!(
             "Service Bus dead letters are in {}'s $DeadLetterQueue: use Service Bus Explorer \
              in the Azure portal or `az servicebus`",
@@ -234,16 +234,5 @@ fn one_line(text: &str, width: usize) -> String {
     match flat.char_indices().nth(width) {
         Some((cut, _)) => format!("{}…", &flat[..cut]),
         None => flat,
-    }
-}
-
-/// The URL without its credentials.
-fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
     }
 }

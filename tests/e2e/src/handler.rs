@@ -18,24 +18,38 @@ pub fn closed_port() -> u16 {
 
 /// `target/debug/handler` beside this test's executable (`target/debug/deps/`), or `HANDLER_BIN`.
 pub fn handler_binary() -> PathBuf {
-    let name = format!("handler{}", std::env::consts::EXE_SUFFIX);
+    workspace_binary(
+        "handler",
+        "orders-functions",
+        std::env::var_os("HANDLER_BIN"),
+    )
+}
+
+/// The workspace binary `name` of `package`, beside this test's executable or in
+/// `target/debug` (or at `preferred`, when set and present).
+pub fn workspace_binary(
+    name: &str,
+    package: &str,
+    preferred: Option<std::ffi::OsString>,
+) -> PathBuf {
+    let name = format!("{name}{}", std::env::consts::EXE_SUFFIX);
     let exe = std::env::current_exe().expect("test executable");
     let beside_us = exe.parent().map(|deps| deps.join("..").join(&name));
     let in_target = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../target/debug")
         .join(&name);
-    let path = std::env::var_os("HANDLER_BIN")
+    let path = preferred
         .map(PathBuf::from)
         .into_iter()
         .chain(beside_us)
         .chain([in_target])
         .find(|p| p.is_file())
-        .expect("no handler binary: build it with `cargo build -p orders-functions --bin handler`");
+        .unwrap_or_else(|| panic!("no {name} binary: build it with `cargo build -p {package}`"));
     warn_if_stale(&path);
     path
 }
 
-/// A handler older than the sources tests old code: say so loudly.
+/// A binary older than the sources tests old code: say so loudly.
 fn warn_if_stale(binary: &Path) {
     fn newest(dir: &Path) -> Option<SystemTime> {
         std::fs::read_dir(dir)
@@ -53,18 +67,92 @@ fn warn_if_stale(binary: &Path) {
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok();
-    let sources = ["functions/src", "adapters/src", "core/src"]
-        .iter()
-        .filter_map(|dir| newest(&root.join(dir)))
-        .max();
+    let sources = [
+        "functions/src",
+        "adapters/src",
+        "core/src",
+        "auth/src",
+        "host/src",
+        "signalr-hub/src",
+    ]
+    .iter()
+    .filter_map(|dir| newest(&root.join(dir)))
+    .max();
     if let (Some(built), Some(sources)) = (built, sources)
         && sources > built
     {
         eprintln!(
             "WARNING: {} is older than its sources; rebuild it with \
-             `cargo build -p orders-functions --bin handler`",
+             `cargo build --workspace --bins`",
             binary.display()
         );
+    }
+}
+
+/// A workspace binary run as a child process, its stdout and stderr in one log file; killed
+/// when dropped.
+pub struct LoggedProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl LoggedProcess {
+    /// Runs `binary` with `args` and only `vars` in its environment, logging to `log`.
+    pub fn spawn(
+        binary: &Path,
+        args: &[&str],
+        vars: &[(&str, &str)],
+        log: PathBuf,
+    ) -> LoggedProcess {
+        let child = Command::new(binary)
+            .args(args)
+            .env_clear()
+            .envs(vars.iter().copied())
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(&log).unwrap(),
+            ))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+        LoggedProcess { child, log }
+    }
+
+    /// Waits until `port` accepts connections; panics with the log if the process exits first
+    /// or 30 s pass.
+    pub async fn wait_listening(&mut self, port: u16) {
+        let started = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            self.assert_running();
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "never listened on {port}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits for the process to end by itself (within 30 s).
+    pub async fn exit_status(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("still running after 30 s:\n{}", self.log()))
+            .expect("wait for the child")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Asserts the process is still running (nothing made it exit).
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("the process exited ({status}):\n{}", self.log());
+        }
     }
 }
 
@@ -73,8 +161,7 @@ fn warn_if_stale(binary: &Path) {
 pub struct HandlerProcess {
     pub base: String,
     pub client: reqwest::Client,
-    child: Child,
-    log: PathBuf,
+    process: LoggedProcess,
     _dir: tempfile::TempDir,
 }
 
@@ -83,51 +170,32 @@ impl HandlerProcess {
     /// and returns it once its port accepts connections, with how long that took.
     pub async fn start(vars: &[(&str, &str)]) -> (HandlerProcess, Duration) {
         let dir = tempfile::tempdir().unwrap();
-        let port = closed_port();
-        let log = dir.path().join("handler.log");
+        let port = closed_port().to_string();
+        let data = dir.path().join("data");
+        let mut env = vec![
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", port.as_str()),
+            ("HOST", "127.0.0.1"),
+            ("DATA_DIR", data.to_str().unwrap()),
+            ("JWT_SIGNING_KEY", SIGNING_KEY),
+            ("RUST_LOG", "info"),
+        ];
+        env.extend_from_slice(vars);
         let started = Instant::now();
-        let child = Command::new(handler_binary())
-            .env_clear()
-            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-            .env("HOST", "127.0.0.1")
-            .env("DATA_DIR", dir.path().join("data"))
-            .env("JWT_SIGNING_KEY", SIGNING_KEY)
-            .env("RUST_LOG", "info")
-            .envs(vars.iter().copied())
-            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .stderr(Stdio::from(
-                std::fs::File::options().append(true).open(&log).unwrap(),
-            ))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the handler starts");
-        let mut handler = HandlerProcess {
-            child,
+        let mut process =
+            LoggedProcess::spawn(&handler_binary(), &[], &env, dir.path().join("handler.log"));
+        process.wait_listening(port.parse().unwrap()).await;
+        let bound = started.elapsed();
+        let handler = HandlerProcess {
+            process,
             base: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
-            log,
             _dir: dir,
         };
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            if let Ok(Some(status)) = handler.child.try_wait() {
-                panic!("the handler exited ({status}):\n{}", handler.log());
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the handler never listened:\n{}",
-                handler.log()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let bound = started.elapsed();
         (handler, bound)
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -194,8 +262,6 @@ impl HandlerProcess {
 
     /// Asserts the handler is still running (nothing made it exit).
     pub fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("the handler exited ({status}):\n{}", self.log());
-        }
+        self.process.assert_running();
     }
 }

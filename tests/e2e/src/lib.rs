@@ -3,10 +3,11 @@
 
 mod handler;
 
-pub use handler::{HandlerProcess, closed_port, handler_binary};
+pub use handler::{HandlerProcess, LoggedProcess, closed_port, handler_binary, workspace_binary};
 
 use functions_host::{HostSettings, RunningHost};
 use orders_core::ports::QueueTransport;
+use orders_core::secret::Secret;
 use orders_functions::Settings;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -55,7 +56,10 @@ async fn spawn_hosts(
             handler_bin: None,
             max_delivery_count: 10,
             workers: (mode == Mode::Servers).then_some(2),
-            handler_env: env.to_vec(),
+            handler_env: env
+                .iter()
+                .map(|(name, value)| (name.clone(), Secret::new(value.as_str())))
+                .collect(),
             // The shop is served only when a test names its build folder.
             web_dist: env
                 .iter()
@@ -79,11 +83,11 @@ fn bases(hosts: &[RunningHost]) -> Vec<String> {
         .collect()
 }
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn server_url(name: &str, script: &str) -> String {
+pub fn server_url(name: &str, script: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: start one with tests/servers/{script} start")
     })
