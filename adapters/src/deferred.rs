@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use orders_core::events::Notification;
 use orders_core::ids::{CorrelationId, OrderId, OrderRef, UserId};
-use orders_core::order::{NewOrder, Order, SavedOrder};
+use orders_core::order::{FailedOrder, FailureRecorded, NewOrder, Order, SavedOrder};
 use orders_core::paging::{Page, PageRequest};
 use orders_core::ports::{
     BackendError, DeadLetter, Delivery, IdempotencyRecord, MessagePublisher, NotificationFanout,
@@ -152,6 +152,19 @@ impl<T: OrderStore + ?Sized> OrderStore for Deferred<T> {
     }
     async fn owner_of(&self, cid: CorrelationId) -> Result<Option<UserId>, BackendError> {
         self.get()?.owner_of(cid).await
+    }
+    async fn record_failure(&self, failed: &FailedOrder) -> Result<FailureRecorded, BackendError> {
+        self.get()?.record_failure(failed).await
+    }
+    async fn find_failure(
+        &self,
+        owner: &UserId,
+        cid: CorrelationId,
+    ) -> Result<Option<FailedOrder>, BackendError> {
+        self.get()?.find_failure(owner, cid).await
+    }
+    async fn failures(&self, limit: usize) -> Result<Vec<FailedOrder>, BackendError> {
+        self.get()?.failures(limit).await
     }
     async fn ping(&self) -> Result<(), BackendError> {
         self.get()?.ping().await

@@ -9,7 +9,10 @@
 
 use orders_adapters::rabbitmq::{DEFAULT_SHARDS, RabbitQueue, shard_of};
 use orders_adapters::sqlite::{SqliteQueue, SqliteStore};
-use orders_core::ports::{Delivery, OutboundMessage, QueueTransport, Settlement};
+use orders_core::ports::{
+    DEAD_LETTER_DESCRIPTION, DEAD_LETTER_REASON, Delivery, OutboundMessage, QueueTransport,
+    Settlement, dead_letter_queue,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -308,6 +311,7 @@ async fn dead_letters_are_listed_and_replayed(b: Backend) {
             &second,
             Settlement::DeadLetter {
                 reason: reason.clone(),
+                description: "failed twice".into(),
             },
         )
         .await
@@ -315,13 +319,16 @@ async fn dead_letters_are_listed_and_replayed(b: Backend) {
     assert_empty(&*b.queue, &queue).await;
 
     let dead = b.queue.dead_letters(&queue, 10).await.unwrap();
+    let mut recorded = message("m-1", Some(session), "").properties;
+    recorded.insert(DEAD_LETTER_REASON.into(), reason.clone());
+    recorded.insert(DEAD_LETTER_DESCRIPTION.into(), "failed twice".into());
     assert_eq!(dead.len(), 1, "{dead:?}");
     let sent = message("m-1", Some(session), "{\"id\":\"m-1\"}");
     assert_eq!(dead[0].queue, queue);
     assert_eq!(dead[0].message_id, "m-1");
     assert_eq!(dead[0].session_id, sent.session_id);
     assert_eq!(dead[0].body, sent.body);
-    assert_eq!(dead[0].properties, sent.properties);
+    assert_eq!(dead[0].properties, recorded);
     assert_eq!(dead[0].delivery_count, 2);
     assert_eq!(dead[0].reason, reason);
     // Listing does not consume.
@@ -348,6 +355,59 @@ async fn dead_letters_are_listed_and_replayed(b: Backend) {
     complete(&*b.queue, &again).await;
     assert_empty(&*b.queue, &queue).await;
     assert!(!b.queue.replay_dead_letter(&queue, "m-1").await.unwrap());
+}
+
+/// Service Bus's `{queue}/$deadletterqueue`: a function can be triggered by the dead letters
+/// of a queue; what it completes is gone; what it gives up on stays there, parked (listed and
+/// replayable, never delivered again).
+async fn the_dead_letter_subqueue_delivers_and_parks(b: Backend) {
+    let queue = queue_name("dlq-trigger");
+    let dlq = dead_letter_queue(&queue);
+    let session = &b.sessions(&["dave"])[0];
+    for id in ["m-1", "m-2"] {
+        publish(&b, &queue, id, Some(session)).await;
+        let d = receive(&*b.queue, &queue).await;
+        let dead = Settlement::DeadLetter {
+            reason: "MaxDeliveryCountExceeded".into(),
+            description: "too many deliveries".into(),
+        };
+        b.queue.settle(&d, dead).await.unwrap();
+    }
+    let first = receive(&*b.queue, &dlq).await;
+    assert_eq!(
+        (first.message_id.as_str(), first.delivery_count),
+        ("m-1", 1)
+    );
+    assert_eq!(
+        first.properties[DEAD_LETTER_REASON],
+        "MaxDeliveryCountExceeded"
+    );
+    assert_eq!(
+        first.properties[DEAD_LETTER_DESCRIPTION],
+        "too many deliveries"
+    );
+    assert_eq!(first.session_id.as_deref(), Some(session.as_str()));
+    complete(&*b.queue, &first).await;
+
+    let second = receive(&*b.queue, &dlq).await;
+    assert_eq!(second.message_id, "m-2");
+    let give_up = Settlement::DeadLetter {
+        reason: "handler failed".into(),
+        description: String::new(),
+    };
+    b.queue.settle(&second, give_up).await.unwrap();
+    assert_empty(&*b.queue, &dlq).await;
+    let parked = b.queue.dead_letters(&queue, 10).await.unwrap();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0].message_id, "m-2");
+    assert_eq!(parked[0].reason, "MaxDeliveryCountExceeded");
+
+    assert!(b.queue.replay_dead_letter(&queue, "m-2").await.unwrap());
+    let replayed = receive(&*b.queue, &queue).await;
+    assert_eq!(replayed.message_id, "m-2");
+    assert!(!replayed.properties.contains_key(DEAD_LETTER_REASON));
+    complete(&*b.queue, &replayed).await;
+    assert!(b.queue.dead_letters(&queue, 10).await.unwrap().is_empty());
 }
 
 async fn settling_twice_or_an_unknown_token_fails(b: Backend) {
@@ -429,6 +489,7 @@ macro_rules! contract {
                 abandon_redelivers_at_once,
                 sessions_are_fifo_one_at_a_time,
                 dead_letters_are_listed_and_replayed,
+                the_dead_letter_subqueue_delivers_and_parks,
                 settling_twice_or_an_unknown_token_fails,
                 a_vanished_receivers_message_comes_back,
                 many_sessions_many_receivers_exactly_once_in_order

@@ -8,7 +8,8 @@
 use chrono::{SubsecRound, Utc};
 use orders_adapters::sqlite::SqliteStore;
 use orders_adapters::sqlserver::{SqlServerAuth, SqlServerConfig, SqlServerStore};
-use orders_core::order::{NewOrder, OrderLine};
+use orders_core::events::OrderAccepted;
+use orders_core::order::{FailedOrder, FailureRecorded, NewOrder, OrderLine};
 use orders_core::paging::PageRequest;
 use orders_core::ports::{CatalogSource, OrderStore};
 use orders_core::{CorrelationId, Money, OrderRef, OrderStatus, ProductId, UserId};
@@ -312,6 +313,68 @@ async fn serves_the_seeded_catalog(b: Backend) {
 }
 
 /// One test per case for a backend; `$attr` is `ignore` for backends CI cannot reach.
+fn failed(order: &NewOrder, reason: &str) -> FailedOrder {
+    FailedOrder {
+        order: OrderAccepted {
+            correlation_id: order.correlation_id,
+            user_id: order.user_id.clone(),
+            items: order.lines.clone(),
+            accepted_at: order.accepted_at,
+            traceparent: None,
+        },
+        reason: reason.into(),
+        failed_at: Utc::now().trunc_subsecs(3),
+    }
+}
+
+/// A dead-lettered order is kept with its lines and reason for its owner only, the latest
+/// reason wins, and saving the order (a retry that worked) clears it. A persisted order never
+/// becomes failed.
+async fn a_failure_is_kept_until_the_order_is_saved(b: Backend) {
+    let (erin, frank) = (user("erin"), user("frank"));
+    let order = new_order(&erin, vec![line("NEW-9", 1000, 1)]);
+    let cid = order.correlation_id;
+    let first = failed(&order, "MaxDeliveryCountExceeded: first");
+    assert_eq!(
+        b.store.record_failure(&first).await.unwrap(),
+        FailureRecorded::Failed
+    );
+    let again = failed(&order, "MaxDeliveryCountExceeded: second");
+    assert_eq!(
+        b.store.record_failure(&again).await.unwrap(),
+        FailureRecorded::Failed
+    );
+    let found = b
+        .store
+        .find_failure(&erin, cid)
+        .await
+        .unwrap()
+        .expect("kept");
+    assert_eq!(found, again);
+    assert_eq!(b.store.find_failure(&frank, cid).await.unwrap(), None);
+    let listed = b.store.failures(1000).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|f| f.order.correlation_id == cid)
+            .count(),
+        1
+    );
+
+    // Fixed and retried: the order is saved and no longer failed.
+    let order = NewOrder {
+        lines: vec![line("AZ-104", 1000, 1)],
+        ..order
+    };
+    let saved = b.store.save_order(&order).await.unwrap();
+    assert_eq!(b.store.find_failure(&erin, cid).await.unwrap(), None);
+    assert_eq!(
+        b.store.record_failure(&first).await.unwrap(),
+        FailureRecorded::AlreadyPersisted(saved.order_id)
+    );
+    assert_eq!(b.store.find_failure(&erin, cid).await.unwrap(), None);
+}
+
 macro_rules! contract {
     (#[$attr:meta] $backend:ident) => {
         mod $backend {
@@ -323,7 +386,8 @@ macro_rules! contract {
                 lists_newest_first_with_paging,
                 soft_delete_hides_but_keeps_the_owner,
                 an_unknown_product_writes_nothing,
-                serves_the_seeded_catalog
+                serves_the_seeded_catalog,
+                a_failure_is_kept_until_the_order_is_saved
             );
         }
     };

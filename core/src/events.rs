@@ -6,10 +6,12 @@
 
 use crate::ids::{CorrelationId, OrderId, UserId};
 use crate::order::{NewOrder, OrderLine};
+use crate::ports::OutboundMessage;
 use crate::status::OrderStatus;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -92,6 +94,23 @@ impl IntegrationEvent for OrderAccepted {
 }
 
 impl OrderAccepted {
+    /// The queue message: MessageId = correlationId (duplicate detection), SessionId = userId
+    /// (each user's orders stay FIFO), and the correlation id and W3C trace context as
+    /// properties, so the journey stays one trace across the queue hops.
+    pub fn to_message(&self) -> OutboundMessage {
+        let cid = self.correlation_id.to_string();
+        let mut properties = BTreeMap::from([("correlationId".to_owned(), cid.clone())]);
+        if let Some(trace) = &self.traceparent {
+            properties.insert("traceparent".to_owned(), trace.clone());
+        }
+        OutboundMessage {
+            message_id: cid,
+            session_id: Some(self.user_id.to_string()),
+            body: self.to_json(),
+            properties,
+        }
+    }
+
     pub fn into_new_order(self) -> NewOrder {
         NewOrder {
             correlation_id: self.correlation_id,

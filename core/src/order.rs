@@ -45,6 +45,25 @@ pub struct SavedOrder {
     pub created: bool,
 }
 
+/// An order whose message was dead-lettered: kept with its lines and the reason, so its owner
+/// sees why and an operator can retry it once the cause is fixed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedOrder {
+    pub order: crate::events::OrderAccepted,
+    /// `DeadLetterReason: DeadLetterErrorDescription`, as the broker recorded them.
+    pub reason: String,
+    pub failed_at: DateTime<Utc>,
+}
+
+/// What recording a failure did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureRecorded {
+    /// The order is FAILED now (or again, with the latest reason).
+    Failed,
+    /// The order was persisted after all (a redelivery won the race): it stays COMPLETED.
+    AlreadyPersisted(OrderId),
+}
+
 /// A persisted order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {

@@ -3,7 +3,7 @@
 
 use crate::events::Notification;
 use crate::ids::{CorrelationId, OrderId, OrderRef, UserId};
-use crate::order::{NewOrder, Order, SavedOrder};
+use crate::order::{FailedOrder, FailureRecorded, NewOrder, Order, SavedOrder};
 use crate::paging::{Page, PageRequest};
 use crate::product::Product;
 use crate::status::TrackedStatus;
@@ -33,8 +33,20 @@ impl BackendError {
 #[async_trait]
 pub trait OrderStore: Send + Sync {
     /// Persists the order and its lines in one transaction keyed by the correlation id. A second
-    /// call with the same correlation id writes nothing and returns the first order's id.
+    /// call with the same correlation id writes nothing and returns the first order's id. A
+    /// recorded failure of the same order is cleared in the same transaction (a retry worked).
     async fn save_order(&self, order: &NewOrder) -> Result<SavedOrder, BackendError>;
+    /// Records that the order's message was dead-lettered, unless the order was persisted
+    /// after all. Recording it again replaces the reason.
+    async fn record_failure(&self, failed: &FailedOrder) -> Result<FailureRecorded, BackendError>;
+    /// The owner's failed order with this correlation id; another user's is `None`.
+    async fn find_failure(
+        &self,
+        owner: &UserId,
+        correlation_id: CorrelationId,
+    ) -> Result<Option<FailedOrder>, BackendError>;
+    /// Failed orders, oldest first, for operators.
+    async fn failures(&self, limit: usize) -> Result<Vec<FailedOrder>, BackendError>;
     /// The owner's order, unless deleted. Another user's order is `None`.
     async fn find_order(
         &self,
@@ -170,9 +182,24 @@ pub enum Settlement {
     Complete,
     /// Failed: deliver it again at once, still first of its session (Service Bus abandon).
     Abandon,
-    /// Give up: move it to the dead-letter store with the reason.
-    DeadLetter { reason: String },
+    /// Give up: move it to its queue's dead-letter subqueue ([`dead_letter_queue`]), recording
+    /// why as Service Bus does (`DeadLetterReason`, `DeadLetterErrorDescription` properties).
+    /// A message of a dead-letter subqueue cannot be dead-lettered again: it stays there,
+    /// no longer delivered, for an operator.
+    DeadLetter { reason: String, description: String },
 }
+
+/// Where a queue's dead letters go, and where a function can be triggered by them:
+/// `{queue}/$deadletterqueue`, Service Bus's path for the dead-letter subqueue.
+pub fn dead_letter_queue(queue: &str) -> String {
+    format!("{queue}{DEAD_LETTER_SUFFIX}")
+}
+
+pub const DEAD_LETTER_SUFFIX: &str = "/$deadletterqueue";
+
+/// The application properties Service Bus sets on a dead-lettered message.
+pub const DEAD_LETTER_REASON: &str = "DeadLetterReason";
+pub const DEAD_LETTER_DESCRIPTION: &str = "DeadLetterErrorDescription";
 
 /// A dead-lettered message, as the dead-letter tool lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]

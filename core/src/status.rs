@@ -36,22 +36,21 @@ impl OrderStatus {
         }
     }
 
-    /// Position in the lifecycle; the two terminal statuses share the last rank.
+    /// Position in the lifecycle. FAILED (dead-lettered) ranks below COMPLETED: a failed order
+    /// that is retried once its cause is fixed may still complete, and a completed one never
+    /// fails.
     fn rank(self) -> u8 {
         match self {
             OrderStatus::Accepted => 0,
             OrderStatus::Processing => 1,
-            OrderStatus::Completed | OrderStatus::Failed => 2,
+            OrderStatus::Failed => 2,
+            OrderStatus::Completed => 3,
         }
     }
 
-    pub fn is_terminal(self) -> bool {
-        self.rank() == 2
-    }
-
     /// The status after a transition to `next`. Repeating the current status is allowed (a
-    /// redelivered message re-applies it); going back, or from one terminal status to the other,
-    /// is not.
+    /// redelivered message re-applies it); going back is not, so a retried FAILED order stays
+    /// FAILED until it is COMPLETED.
     pub fn advance(self, next: OrderStatus) -> Result<OrderStatus, BackwardTransition> {
         if next == self || next.rank() > self.rank() {
             Ok(next)
@@ -134,7 +133,10 @@ mod tests {
         assert!(Completed.advance(Processing).is_err());
         assert!(Processing.advance(Accepted).is_err());
         assert!(Completed.advance(Failed).is_err());
-        assert!(Failed.advance(Completed).is_err());
+        // A retried failure completes, but shows no PROCESSING on the way.
+        assert_eq!(Failed.advance(Completed), Ok(Completed));
+        assert!(Failed.advance(Processing).is_err());
+        assert!(Failed.advance(Accepted).is_err());
     }
 
     #[test]

@@ -53,9 +53,14 @@ impl<T: DeserializeOwned + ObjectBody, S: Send + Sync> FromRequest<S> for ValidJ
                         ApiError::bad_request("body", rejection.body_text())
                     }
                 })?;
-        require_objects(&bytes, T::OBJECT_ARRAYS)?;
-        parse_json(&bytes).map(ValidJson)
+        parse_body(&bytes).map(ValidJson)
     }
+}
+
+/// A body as [`ValidJson`] reads it, once its media type and size are checked.
+pub fn parse_body<T: DeserializeOwned + ObjectBody>(bytes: &[u8]) -> Result<T, ApiError> {
+    require_objects(bytes, T::OBJECT_ARRAYS)?;
+    parse_json(bytes)
 }
 
 fn require_objects(bytes: &[u8], object_arrays: &[&str]) -> Result<(), ApiError> {

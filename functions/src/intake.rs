@@ -6,10 +6,8 @@ use crate::problem::ApiError;
 use crate::trace_context::TraceParent;
 use orders_core::events::{IntegrationEvent, OrderAccepted};
 use orders_core::intake::{RequestedLine, price_lines};
-use orders_core::ports::OutboundMessage;
 use orders_core::status::TrackedStatus;
 use orders_core::{CorrelationId, OrderStatus, UserId};
-use std::collections::BTreeMap;
 
 /// Validates and prices `lines`, then hands the order to the queue as `correlation_id`.
 pub async fn accept_order(
@@ -42,7 +40,7 @@ pub async fn accept_order(
         tracing::warn!(error = %err, %correlation_id, "workflow state unavailable; accepting without it");
     }
     app.publisher
-        .publish(OrderAccepted::QUEUE, message(&event, trace))
+        .publish(OrderAccepted::QUEUE, event.to_message())
         .await
         .map_err(|err| {
             tracing::error!(error = %err, %correlation_id, "OrderAccepted not published; refusing the order");
@@ -50,20 +48,4 @@ pub async fn accept_order(
         })?;
     tracing::info!(%correlation_id, user_id = %owner, lines = event.items.len(), "order accepted");
     Ok(correlation_id)
-}
-
-/// The queue message: MessageId = correlationId (duplicate detection), SessionId = userId (each
-/// user's orders stay FIFO), and the correlation id and W3C trace context as properties, so the
-/// journey stays one trace across the queue hops.
-fn message(event: &OrderAccepted, trace: &TraceParent) -> OutboundMessage {
-    let cid = event.correlation_id.to_string();
-    OutboundMessage {
-        message_id: cid.clone(),
-        session_id: Some(event.user_id.to_string()),
-        body: event.to_json(),
-        properties: BTreeMap::from([
-            ("correlationId".to_owned(), cid),
-            ("traceparent".to_owned(), trace.to_string()),
-        ]),
-    }
 }

@@ -5,6 +5,8 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod extract;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod host_version;
 mod idempotency;
 mod intake;

@@ -155,9 +155,15 @@ impl QueueTrigger {
                 tracing::warn!(%error, "invocation failed; abandoned for redelivery");
                 Settlement::Abandon
             }
-            Failure::DeadLetter { reason } => {
+            Failure::DeadLetter {
+                reason,
+                description,
+            } => {
                 tracing::error!(%error, %reason, "dead-lettering after the last allowed delivery");
-                Settlement::DeadLetter { reason }
+                Settlement::DeadLetter {
+                    reason,
+                    description,
+                }
             }
             Failure::Republish(copy) => {
                 tracing::warn!(%error, message_id = %copy.message_id, "invocation failed; republished to the queue's tail");

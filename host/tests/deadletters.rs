@@ -68,6 +68,7 @@ async fn dead_letter_one(broker: &dyn QueueTransport) -> String {
             &delivery,
             Settlement::DeadLetter {
                 reason: REASON.into(),
+                description: String::new(),
             },
         )
         .await
@@ -150,6 +151,7 @@ async fn list_show_replay(env: &HashMap<String, String>, broker: Arc<dyn QueueTr
             &again,
             Settlement::DeadLetter {
                 reason: REASON.into(),
+                description: String::new(),
             },
         )
         .await

@@ -5,7 +5,7 @@ use crate::connection::Registry;
 use crate::metrics::Metrics;
 use orders_auth::TokenValidator;
 use orders_core::ports::{OrderStore, WorkflowState};
-use orders_core::{CorrelationId, OrderRef, UserId};
+use orders_core::{CorrelationId, OrderRef, OrderStatus, UserId};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -54,6 +54,19 @@ impl StatusLookup {
                 "correlationId": cid,
                 "status": order.status,
                 "orderId": order.order_id,
+            }));
+        }
+        if let Some(store) = &self.store
+            && store
+                .find_failure(user, cid)
+                .await
+                .map_err(failed)?
+                .is_some()
+        {
+            return Ok(json!({
+                "correlationId": cid,
+                "status": OrderStatus::Failed,
+                "orderId": null,
             }));
         }
         Ok(Value::Null)

@@ -15,7 +15,8 @@ export interface Tracked {
   source: "checkout" | "hub" | "api";
 }
 
-const RANK: Record<OrderStatus, number> = { ACCEPTED: 0, PROCESSING: 1, COMPLETED: 2, FAILED: 2 };
+// As the server ranks them: a FAILED order that support retries may still complete.
+const RANK: Record<OrderStatus, number> = { ACCEPTED: 0, PROCESSING: 1, FAILED: 2, COMPLETED: 3 };
 const MAX_TRACKED = 50;
 
 export function isFinal(status: OrderStatus): boolean {

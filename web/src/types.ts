@@ -43,6 +43,8 @@ export interface Order {
   totalCents: number | null;
   currency: string;
   items: OrderItem[];
+  /** Why the order FAILED (its message was dead-lettered); null otherwise. */
+  failure: { reason: string; failedAt: string } | null;
 }
 
 export interface Accepted {

@@ -198,7 +198,8 @@ pub(super) fn dead_letter(queue: &str, d: &AmqpDelivery) -> DeadLetter {
             .or_else(|| header_int(d, "x-delivery-count"))
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0),
-        reason: header_string(d, DEAD_LETTER_REASON)
+        reason: header_string(d, orders_core::ports::DEAD_LETTER_REASON)
+            .or_else(|| header_string(d, DEAD_LETTER_REASON))
             .or_else(|| header_string(d, BROKER_DEATH_REASON))
             .unwrap_or_default(),
     }

@@ -1,19 +1,38 @@
-//! The dead-letter queue `{queue}.dlq`: listing and replay read it with `basic.get` on a
-//! private channel and close that channel to put back what they did not take. The DLQ is a
-//! classic queue, where a message put back keeps its place, so the list stays oldest first.
+//! Listing and replaying the dead letters of a queue `q`: those waiting in its dead-letter
+//! subqueue `q/$deadletterqueue` (every shard), those parked in the subqueue's `.dlq`, and
+//! those the broker moved to `q.dlq` (its delivery limit). Each is read with `basic_get` on a
+//! private channel; closing that channel puts back what was not taken, where it was.
 
 use super::codec;
-use super::link::{Link, dead_letter_queue, shard_for};
+use super::link::{Link, parking_queue, shard_for, shard_queue};
 use super::rabbit_err;
 use lapin::message::Delivery as AmqpDelivery;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::{Channel, types::ShortString};
-use orders_core::ports::{BackendError, DeadLetter};
+use orders_core::ports::{
+    BackendError, DEAD_LETTER_DESCRIPTION, DEAD_LETTER_REASON, DeadLetter, dead_letter_queue,
+};
 
-/// The next message of the DLQ, unacknowledged (so it returns when `channel` closes).
-async fn next(channel: &Channel, dlq: &ShortString) -> Result<Option<AmqpDelivery>, BackendError> {
+/// Every queue a dead letter of `queue` can be in, oldest kind first.
+fn holding_queues(queue: &str, shards: usize) -> Vec<String> {
+    let dlq = dead_letter_queue(queue);
+    let mut names: Vec<String> = (0..shards).map(|s| shard_queue(&dlq, s)).collect();
+    names.push(parking_queue(&dlq));
+    names.push(parking_queue(queue));
+    names
+}
+
+/// Declares what `holding_queues` names, so reading an unused queue is no channel error.
+async fn declare(link: &Link, queue: &str) -> Result<(), BackendError> {
+    link.declare(queue).await?;
+    link.declare(&dead_letter_queue(queue)).await
+}
+
+/// The next message of `name`, unacknowledged (so it returns when `channel` closes).
+async fn next(channel: &Channel, name: &str) -> Result<Option<AmqpDelivery>, BackendError> {
+    let name: ShortString = codec::short(name, "queue name")?;
     let got = channel
-        .basic_get(dlq.clone(), BasicGetOptions { no_ack: false })
+        .basic_get(name, BasicGetOptions { no_ack: false })
         .await
         .map_err(rabbit_err)?;
     Ok(got.map(|m| m.delivery))
@@ -23,58 +42,65 @@ pub(super) async fn list(
     link: &Link,
     queue: &str,
     limit: usize,
+    shards: usize,
 ) -> Result<Vec<DeadLetter>, BackendError> {
-    link.declare(queue).await?;
-    let dlq = codec::short(&dead_letter_queue(queue), "queue name")?;
+    declare(link, queue).await?;
     let channel = link.channel().await?;
     let mut found = Vec::new();
-    while found.len() < limit {
-        let Some(delivery) = next(&channel, &dlq).await? else {
-            break;
-        };
-        found.push(codec::dead_letter(queue, &delivery));
+    'queues: for name in holding_queues(queue, shards) {
+        while found.len() < limit {
+            let Some(delivery) = next(&channel, &name).await? else {
+                continue 'queues;
+            };
+            found.push(codec::dead_letter(queue, &delivery));
+        }
+        break;
     }
     let _ = channel.close(200, "listed".into()).await;
     Ok(found)
 }
 
-/// Publishes the dead letter `message_id` to its queue again, then removes it from the DLQ.
-/// A crash in between leaves it in both: delivery is at-least-once.
+/// Publishes the dead letter `message_id` to its queue again (without the dead-letter
+/// properties), then removes it from where it was. A crash in between leaves it in both:
+/// delivery is at-least-once.
 pub(super) async fn replay(
     link: &Link,
     queue: &str,
     message_id: &str,
     shards: usize,
 ) -> Result<bool, BackendError> {
-    link.declare(queue).await?;
-    let dlq = codec::short(&dead_letter_queue(queue), "queue name")?;
+    declare(link, queue).await?;
     let channel = link.channel().await?;
     let result = async {
-        while let Some(delivery) = next(&channel, &dlq).await? {
-            let dead = codec::dead_letter(queue, &delivery);
-            if dead.message_id != message_id {
-                continue;
+        for name in holding_queues(queue, shards) {
+            while let Some(delivery) = next(&channel, &name).await? {
+                let dead = codec::dead_letter(queue, &delivery);
+                if dead.message_id != message_id {
+                    continue;
+                }
+                let mut message = codec::outbound(&delivery);
+                message.message_id = dead.message_id;
+                message.properties.remove(DEAD_LETTER_REASON);
+                message.properties.remove(DEAD_LETTER_DESCRIPTION);
+                let target = shard_for(
+                    queue,
+                    message.session_id.as_deref(),
+                    &message.message_id,
+                    shards,
+                );
+                link.publish(
+                    &target,
+                    message.body.as_bytes(),
+                    codec::properties(&message, vec![])?,
+                )
+                .await?;
+                delivery
+                    .acker
+                    .ack(BasicAckOptions::default())
+                    .await
+                    .map_err(rabbit_err)?;
+                return Ok(true);
             }
-            let mut message = codec::outbound(&delivery);
-            message.message_id = dead.message_id;
-            let target = shard_for(
-                queue,
-                message.session_id.as_deref(),
-                &message.message_id,
-                shards,
-            );
-            link.publish(
-                &target,
-                message.body.as_bytes(),
-                codec::properties(&message, vec![])?,
-            )
-            .await?;
-            delivery
-                .acker
-                .ack(BasicAckOptions::default())
-                .await
-                .map_err(rabbit_err)?;
-            return Ok(true);
         }
         Ok(false)
     }

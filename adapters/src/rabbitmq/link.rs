@@ -12,7 +12,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
-use orders_core::ports::BackendError;
+use orders_core::ports::{BackendError, DEAD_LETTER_SUFFIX};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,15 +30,21 @@ pub(super) fn shard_queue(queue: &str, shard: usize) -> String {
     format!("{queue}.s{shard}")
 }
 
-pub(super) fn dead_letter_queue(queue: &str) -> String {
+/// The classic queue holding what the broker or a dead-letter subqueue gives up on.
+pub(super) fn parking_queue(queue: &str) -> String {
     format!("{queue}.dlq")
 }
 
-fn shard_arguments(dlq: &str) -> FieldTable {
+/// `single_active`: one consumer at a time, for per-session FIFO. A dead-letter subqueue has no
+/// sessions to keep in order (as in Service Bus), and without it `basic.get` can list it.
+fn shard_arguments(dlq: &str, single_active: bool) -> FieldTable {
     let text = |s: &str| AMQPValue::LongString(s.into());
     FieldTable::from(BTreeMap::from([
         ("x-queue-type".into(), text("quorum")),
-        ("x-single-active-consumer".into(), AMQPValue::Boolean(true)),
+        (
+            "x-single-active-consumer".into(),
+            AMQPValue::Boolean(single_active),
+        ),
         (
             "x-delivery-limit".into(),
             AMQPValue::LongLongInt(DELIVERY_LIMIT),
@@ -119,7 +125,7 @@ impl Link {
         }
         // Its own channel: a refused declaration (other arguments) closes the channel.
         let channel = self.channel().await?;
-        let dlq = dead_letter_queue(queue);
+        let dlq = parking_queue(queue);
         // Classic: a requeued message keeps its place, so listing the DLQ keeps its order.
         channel
             .queue_declare(
@@ -131,7 +137,7 @@ impl Link {
             .map_err(|e| rabbit_err(format!("declare {dlq}: {e}")))?;
         for shard in 0..self.shards {
             let name = shard_queue(queue, shard);
-            let args = shard_arguments(&dlq);
+            let args = shard_arguments(&dlq, !queue.ends_with(DEAD_LETTER_SUFFIX));
             channel
                 .queue_declare(
                     short(&name, "queue name")?,

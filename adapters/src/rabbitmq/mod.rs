@@ -6,7 +6,10 @@
 //!   limit (see below) and dead-lettering to `q.dlq`. A message goes to shard
 //!   `fnv1a(session id) % N` (no session: by message id). Every process on a queue must use
 //!   the same N.
-//! - `q.dlq`: a durable classic queue holding dead letters.
+//! - `q.dlq`: a durable classic queue holding what the broker gives up on (the delivery limit)
+//!   and, for a dead-letter subqueue, what its own consumer gave up on (parked).
+//! - `q/$deadletterqueue`: the dead-letter subqueue, Service Bus's path, sharded like any queue
+//!   so that a function can be triggered by it.
 //!
 //! Semantics, and how they differ from Service Bus sessions:
 //! - **Per-session FIFO.** Single-active-consumer gives a shard to one consumer across all
@@ -29,10 +32,12 @@
 //!   on the correlation id), which is what makes at-least-once delivery safe anyway.
 //! - **Publish** waits for the broker's confirm (persistent message, durable queue); a nack, a
 //!   returned message or a lost connection is an error, so intake answers 503.
-//! - **Dead letter** publishes a copy to `q.dlq` (with reason, original message id, session
-//!   and delivery count headers), waits for its confirm, then acks the original. **Replay**
-//!   publishes it to its shard with the same message id and a fresh count, then acks the DLQ
-//!   copy. Either can leave a duplicate behind if the process dies in between.
+//! - **Dead letter** publishes a copy to `q/$deadletterqueue` (with the `DeadLetterReason` and
+//!   `DeadLetterErrorDescription` properties, and original message id and delivery count
+//!   headers), waits for its confirm, then acks the original; a subqueue's own dead letters are
+//!   parked in its `.dlq`. **Replay** publishes one to its shard with the same message id and a
+//!   fresh count, then acks the copy. Either can leave a duplicate behind if the process dies in
+//!   between.
 //! - **Reconnect.** A failed operation marks the connection broken; the next call opens a new
 //!   one (and new consumers). Deliveries of the old connection can no longer be settled.
 
@@ -48,8 +53,8 @@ use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use lapin::types::AMQPValue;
 use link::{Link, shard_for};
 use orders_core::ports::{
-    BackendError, DeadLetter, Delivery, MessagePublisher, OutboundMessage, QueueTransport,
-    Settlement,
+    BackendError, DEAD_LETTER_DESCRIPTION, DEAD_LETTER_REASON, DEAD_LETTER_SUFFIX, DeadLetter,
+    Delivery, MessagePublisher, OutboundMessage, QueueTransport, Settlement, dead_letter_queue,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -119,12 +124,26 @@ impl RabbitQueue {
         })
     }
 
-    async fn dead_letter(&self, delivery: &Delivery, reason: String) -> Result<(), BackendError> {
+    /// Publishes the delivery to its queue's dead-letter subqueue (a queue like any other, so a
+    /// function can be triggered by it), with the reason as Service Bus records it. A delivery
+    /// of a subqueue is parked in the subqueue's classic `.dlq` instead: no longer delivered.
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        reason: String,
+        description: String,
+    ) -> Result<(), BackendError> {
+        let parked = delivery.queue.ends_with(DEAD_LETTER_SUFFIX);
+        let mut properties = delivery.properties.clone();
+        if !parked {
+            properties.insert(DEAD_LETTER_REASON.into(), reason.clone());
+            properties.insert(DEAD_LETTER_DESCRIPTION.into(), description);
+        }
         let message = OutboundMessage {
             message_id: delivery.message_id.clone(),
             session_id: delivery.session_id.clone(),
             body: delivery.body.clone(),
-            properties: delivery.properties.clone(),
+            properties,
         };
         let extra = vec![
             (
@@ -141,10 +160,21 @@ impl RabbitQueue {
             ),
         ];
         let properties = codec::properties(&message, extra)?;
-        let dlq = link::dead_letter_queue(&delivery.queue);
         let link = self.link().await?;
-        link.declare(&delivery.queue).await?;
-        link.publish(&dlq, message.body.as_bytes(), properties)
+        let target = if parked {
+            link.declare(&delivery.queue).await?;
+            link::parking_queue(&delivery.queue)
+        } else {
+            let dlq = dead_letter_queue(&delivery.queue);
+            link.declare(&dlq).await?;
+            shard_for(
+                &dlq,
+                message.session_id.as_deref(),
+                &message.message_id,
+                self.shards,
+            )
+        };
+        link.publish(&target, message.body.as_bytes(), properties)
             .await
     }
 }
@@ -219,9 +249,12 @@ impl QueueTransport for RabbitQueue {
         match settlement {
             Settlement::Complete => settled(acker.ack(BasicAckOptions::default()).await),
             Settlement::Abandon => settled(acker.reject(requeue).await),
-            Settlement::DeadLetter { reason } => {
+            Settlement::DeadLetter {
+                reason,
+                description,
+            } => {
                 // Keep the lock until the copy is confirmed; give it back if that fails.
-                if let Err(e) = self.dead_letter(delivery, reason).await {
+                if let Err(e) = self.dead_letter(delivery, reason, description).await {
                     self.locks
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -249,7 +282,7 @@ impl QueueTransport for RabbitQueue {
         queue: &str,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, BackendError> {
-        dead_letters::list(&*self.link().await?, queue, limit).await
+        dead_letters::list(&*self.link().await?, queue, limit, self.shards).await
     }
 
     async fn replay_dead_letter(

@@ -230,16 +230,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn terminal_statuses_replace_everything_but_the_other_terminal() {
+    fn failed_replaces_what_is_in_flight_and_completed_replaces_failed() {
         let replaceable = |next| replaceable_by(next).collect::<Vec<_>>();
         assert_eq!(replaceable(OrderStatus::Accepted), ["ACCEPTED"]);
         assert_eq!(
             replaceable(OrderStatus::Processing),
             ["ACCEPTED", "PROCESSING"]
         );
+        // A retried FAILED order completes; a COMPLETED one never fails.
         assert_eq!(
             replaceable(OrderStatus::Completed),
-            ["ACCEPTED", "PROCESSING", "COMPLETED"]
+            ["ACCEPTED", "PROCESSING", "COMPLETED", "FAILED"]
         );
         assert_eq!(
             replaceable(OrderStatus::Failed),

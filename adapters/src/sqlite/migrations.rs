@@ -78,6 +78,28 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX ix_queue_messages_session ON queue_messages (queue, session_id, seq);
     "#,
     ),
+    (
+        4,
+        "dead-letter subqueues and failed orders",
+        r#"
+    -- Dead letters move to their queue's subqueue '{queue}/$deadletterqueue', where a function
+    -- can be triggered by them; dead_lettered = 1 now means parked there for an operator.
+    ALTER TABLE queue_messages ADD COLUMN dead_lettered_after INTEGER;
+    UPDATE queue_messages
+       SET queue = queue || '/$deadletterqueue', dead_lettered = 0,
+           dead_lettered_after = delivery_count, delivery_count = 0,
+           properties = json_set(properties, '$.DeadLetterReason', COALESCE(dead_letter_reason, ''))
+     WHERE dead_lettered = 1 AND queue NOT LIKE '%/$deadletterqueue';
+    CREATE TABLE failed_orders (
+        correlation_id TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL,
+        order_json     TEXT NOT NULL,
+        reason         TEXT NOT NULL,
+        failed_at      TEXT NOT NULL
+    );
+    CREATE INDEX ix_failed_orders_failed_at ON failed_orders (failed_at);
+    "#,
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -2,7 +2,10 @@
 
 use super::SqliteStore;
 use chrono::{DateTime, SecondsFormat, Utc};
-use orders_core::order::{NewOrder, Order, OrderLine, SavedOrder, order_total};
+use orders_core::events::{IntegrationEvent, OrderAccepted};
+use orders_core::order::{
+    FailedOrder, FailureRecorded, NewOrder, Order, OrderLine, SavedOrder, order_total,
+};
 use orders_core::paging::{Page, PageRequest};
 use orders_core::ports::{BackendError, OrderStore};
 use orders_core::{CorrelationId, Money, OrderId, OrderRef, OrderStatus, ProductId, UserId};
@@ -91,7 +94,13 @@ fn insert_order(conn: &mut Connection, order: &NewOrder) -> rusqlite::Result<Sav
             |r| r.get(0),
         )
         .optional()?;
+    // A retry of a failed order that now succeeds is no longer failed.
+    tx.execute(
+        "DELETE FROM failed_orders WHERE correlation_id = ?1",
+        [&cid],
+    )?;
     if let Some(id) = existing {
+        tx.commit()?;
         return Ok(SavedOrder {
             order_id: OrderId::new(id),
             created: false,
@@ -141,8 +150,84 @@ fn insert_order(conn: &mut Connection, order: &NewOrder) -> rusqlite::Result<Sav
     })
 }
 
+fn record_failure(
+    conn: &mut Connection,
+    failed: &FailedOrder,
+) -> rusqlite::Result<FailureRecorded> {
+    let tx = conn.savepoint()?;
+    let cid = failed.order.correlation_id.to_string();
+    let persisted: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM orders WHERE correlation_id = ?1",
+            [&cid],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = persisted {
+        return Ok(FailureRecorded::AlreadyPersisted(OrderId::new(id)));
+    }
+    tx.execute(
+        "INSERT INTO failed_orders (correlation_id, user_id, order_json, reason, failed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (correlation_id) DO UPDATE SET reason = excluded.reason, failed_at = excluded.failed_at",
+        params![
+            cid,
+            failed.order.user_id.as_str(),
+            failed.order.to_json(),
+            failed.reason,
+            timestamp(failed.failed_at)
+        ],
+    )?;
+    tx.commit()?;
+    Ok(FailureRecorded::Failed)
+}
+
+fn failure_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FailedOrder> {
+    let json: String = row.get(0)?;
+    Ok(FailedOrder {
+        order: OrderAccepted::from_json(json.as_bytes()).map_err(|e| conversion(0, e))?,
+        reason: row.get(1)?,
+        failed_at: parse_time(2, row.get(2)?)?,
+    })
+}
+
 #[async_trait::async_trait]
 impl OrderStore for SqliteStore {
+    async fn record_failure(&self, failed: &FailedOrder) -> Result<FailureRecorded, BackendError> {
+        let failed = failed.clone();
+        self.with_conn(move |conn| record_failure(conn, &failed))
+            .await
+    }
+
+    async fn find_failure(
+        &self,
+        owner: &UserId,
+        cid: CorrelationId,
+    ) -> Result<Option<FailedOrder>, BackendError> {
+        let owner = owner.clone();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT order_json, reason, failed_at FROM failed_orders
+                 WHERE correlation_id = ?1 AND user_id = ?2",
+                params![cid.to_string(), owner.as_str()],
+                failure_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn failures(&self, limit: usize) -> Result<Vec<FailedOrder>, BackendError> {
+        self.with_conn(move |conn| {
+            conn.prepare(
+                "SELECT order_json, reason, failed_at FROM failed_orders ORDER BY failed_at LIMIT ?1",
+            )?
+            .query_map([limit as i64], failure_from_row)?
+            .collect()
+        })
+        .await
+    }
+
     async fn save_order(&self, order: &NewOrder) -> Result<SavedOrder, BackendError> {
         let order = order.clone();
         self.with_conn(move |conn| insert_order(conn, &order)).await

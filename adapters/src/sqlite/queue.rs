@@ -9,8 +9,8 @@
 use super::{SqliteStore, backend};
 use async_trait::async_trait;
 use orders_core::ports::{
-    BackendError, DeadLetter, Delivery, MessagePublisher, OutboundMessage, QueueTransport,
-    Settlement,
+    BackendError, DEAD_LETTER_SUFFIX, DeadLetter, Delivery, MessagePublisher, OutboundMessage,
+    QueueTransport, Settlement, dead_letter_queue,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Arc;
@@ -96,6 +96,30 @@ fn take_next(
     Ok(Some(delivery))
 }
 
+/// Moves a delivery to its queue's dead-letter subqueue with a fresh delivery count (the
+/// count it died with is kept for listing), its reason in the properties as Service Bus records
+/// it. A delivery of a subqueue stays where it is, parked: no longer delivered.
+fn dead_letter(
+    conn: &Connection,
+    token: &str,
+    reason: &str,
+    description: &str,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        // OR REPLACE: an older dead letter with the same message id gives way to this one.
+        "UPDATE OR REPLACE queue_messages SET
+             locked_until_ms = NULL, lock_token = NULL, dead_letter_reason = ?2,
+             dead_lettered = (queue LIKE '%' || ?4),
+             dead_lettered_after = CASE WHEN queue LIKE '%' || ?4 THEN dead_lettered_after ELSE delivery_count END,
+             delivery_count = CASE WHEN queue LIKE '%' || ?4 THEN delivery_count ELSE 0 END,
+             properties = CASE WHEN queue LIKE '%' || ?4 THEN properties
+                 ELSE json_set(properties, '$.DeadLetterReason', ?2, '$.DeadLetterErrorDescription', ?3) END,
+             queue = CASE WHEN queue LIKE '%' || ?4 THEN queue ELSE queue || ?4 END
+         WHERE lock_token = ?1",
+        params![token, reason, description, DEAD_LETTER_SUFFIX],
+    )
+}
+
 /// A lock token: unique per delivery, no extra dependency needed.
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,7 +140,7 @@ impl SqliteQueue {
         }
     }
 
-    /// Messages waiting on `queue` (not dead-lettered).
+    /// Messages waiting on `queue` (a dead-letter subqueue's parked ones left out).
     pub async fn depth(&self, queue: &str) -> Result<u64, BackendError> {
         let queue = queue.to_owned();
         self.store
@@ -200,11 +224,7 @@ impl QueueTransport for SqliteQueue {
                     "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL WHERE lock_token = ?1",
                     [token],
                 ),
-                Settlement::DeadLetter { reason } => conn.execute(
-                    "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL, dead_lettered = 1,
-                         dead_letter_reason = ?2 WHERE lock_token = ?1",
-                    params![token, reason],
-                ),
+                Settlement::DeadLetter { reason, description } => dead_letter(conn, &token, &reason, &description),
             })
             .await?;
         if changed == 1 {
@@ -249,19 +269,20 @@ impl QueueTransport for SqliteQueue {
         self.store
             .with_conn(move |conn| {
                 let mut stmt = conn.prepare(
-                    "SELECT queue, message_id, session_id, body, properties, delivery_count,
-                            COALESCE(dead_letter_reason, '')
-                     FROM queue_messages WHERE queue = ?1 AND dead_lettered = 1 ORDER BY seq LIMIT ?2",
+                    "SELECT message_id, session_id, body, properties,
+                            COALESCE(dead_lettered_after, delivery_count),
+                            COALESCE(json_extract(properties, '$.DeadLetterReason'), dead_letter_reason, '')
+                     FROM queue_messages WHERE queue = ?1 ORDER BY seq LIMIT ?2",
                 )?;
-                stmt.query_map(params![queue, limit as i64], |row| {
+                stmt.query_map(params![dead_letter_queue(&queue), limit as i64], |row| {
                     Ok(DeadLetter {
-                        queue: row.get(0)?,
-                        message_id: row.get(1)?,
-                        session_id: row.get(2)?,
-                        body: row.get(3)?,
-                        properties: properties(&row.get::<_, String>(4)?),
-                        delivery_count: row.get(5)?,
-                        reason: row.get(6)?,
+                        queue: queue.clone(),
+                        message_id: row.get(0)?,
+                        session_id: row.get(1)?,
+                        body: row.get(2)?,
+                        properties: properties(&row.get::<_, String>(3)?),
+                        delivery_count: row.get(4)?,
+                        reason: row.get(5)?,
                     })
                 })?
                 .collect()
@@ -281,18 +302,20 @@ impl QueueTransport for SqliteQueue {
             .store
             .with_conn(move |conn| {
                 let tx = conn.savepoint()?;
+                let dlq = dead_letter_queue(&queue);
                 let row: Option<(Option<String>, String, String)> = tx
                     .query_row(
-                        "SELECT session_id, body, properties FROM queue_messages
-                         WHERE queue = ?1 AND message_id = ?2 AND dead_lettered = 1",
-                        params![queue, message_id],
+                        "SELECT session_id, body,
+                                json_remove(properties, '$.DeadLetterReason', '$.DeadLetterErrorDescription')
+                         FROM queue_messages WHERE queue = ?1 AND message_id = ?2",
+                        params![dlq, message_id],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
                     .optional()?;
                 let Some((session_id, body, properties)) = row else { return Ok(false) };
                 tx.execute(
                     "DELETE FROM queue_messages WHERE queue = ?1 AND message_id = ?2",
-                    params![queue, message_id],
+                    params![dlq, message_id],
                 )?;
                 tx.execute(
                     "INSERT INTO queue_messages (queue, message_id, session_id, body, properties, enqueued_at, visible_at_ms)

@@ -5,10 +5,11 @@ use super::pool::Client;
 use super::{DbError, get};
 
 /// (version, name, T-SQL). Append only: an applied migration is never edited.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "orders schema",
-    r#"
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "orders schema",
+        r#"
     CREATE TABLE customers (
         id           BIGINT IDENTITY(1, 1) NOT NULL CONSTRAINT pk_customers PRIMARY KEY,
         external_id  NVARCHAR(256) NOT NULL,
@@ -54,7 +55,23 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
     );
     CREATE INDEX ix_order_items_order ON order_items (order_id);
     "#,
-)];
+    ),
+    (
+        2,
+        "failed orders",
+        r#"
+    CREATE TABLE failed_orders (
+        correlation_id UNIQUEIDENTIFIER NOT NULL CONSTRAINT pk_failed_orders PRIMARY KEY,
+        user_id        NVARCHAR(256) NOT NULL,
+        user_key       AS CAST(user_id AS VARBINARY(512)) PERSISTED NOT NULL,
+        order_json     NVARCHAR(MAX) NOT NULL,
+        reason         NVARCHAR(MAX) NOT NULL,
+        failed_at      DATETIME2(3) NOT NULL
+    );
+    CREATE INDEX ix_failed_orders_failed_at ON failed_orders (failed_at);
+    "#,
+    ),
+];
 
 /// Two instances starting at once queue on this transaction-owned lock; the second then finds
 /// the schema current. Held until the caller commits.

@@ -3,7 +3,10 @@
 use super::pool::Client;
 use super::{DbError, SqlServerStore, backend, finish_transaction, get, invalid, run_batch};
 use chrono::{DateTime, SubsecRound, Utc};
-use orders_core::order::{NewOrder, Order, OrderLine, SavedOrder, order_total};
+use orders_core::events::{IntegrationEvent, OrderAccepted};
+use orders_core::order::{
+    FailedOrder, FailureRecorded, NewOrder, Order, OrderLine, SavedOrder, order_total,
+};
 use orders_core::paging::{Page, PageRequest};
 use orders_core::ports::{BackendError, OrderStore};
 use orders_core::{CorrelationId, Money, OrderId, OrderRef, OrderStatus, ProductId, UserId};
@@ -106,6 +109,13 @@ async fn insert_order(client: &mut Client, order: &NewOrder) -> Result<SavedOrde
         .query("SELECT id FROM orders WHERE correlation_id = @P1", &[&cid])
         .await?
         .into_row()
+        .await?;
+    // A retry of a failed order that now succeeds is no longer failed.
+    client
+        .execute(
+            "DELETE FROM failed_orders WHERE correlation_id = @P1",
+            &[&cid],
+        )
         .await?;
     if let Some(row) = existing {
         return Ok(SavedOrder {
@@ -275,8 +285,113 @@ async fn owner(client: &mut Client, cid: CorrelationId) -> Result<Option<UserId>
     .transpose()
 }
 
+/// Records a failure in one transaction, unless the order is persisted; MERGE keeps one row
+/// per correlation id with the latest reason.
+async fn record(client: &mut Client, failed: &FailedOrder) -> Result<FailureRecorded, DbError> {
+    let cid = failed.order.correlation_id.as_uuid();
+    client.begin_transaction().await?;
+    let result = async {
+        let persisted = client
+            .query("SELECT id FROM orders WHERE correlation_id = @P1", &[&cid])
+            .await?
+            .into_row()
+            .await?;
+        if let Some(row) = persisted {
+            return Ok(FailureRecorded::AlreadyPersisted(OrderId::new(get(&row, 0)?)));
+        }
+        client
+            .execute(
+                "MERGE failed_orders WITH (HOLDLOCK) AS f
+                 USING (SELECT @P1 AS correlation_id) AS n ON f.correlation_id = n.correlation_id
+                 WHEN MATCHED THEN UPDATE SET reason = @P4, failed_at = @P5
+                 WHEN NOT MATCHED THEN INSERT (correlation_id, user_id, order_json, reason, failed_at)
+                     VALUES (@P1, @P2, @P3, @P4, @P5);",
+                &[
+                    &cid,
+                    &failed.order.user_id.as_str(),
+                    &failed.order.to_json(),
+                    &failed.reason.as_str(),
+                    &millis(failed.failed_at),
+                ],
+            )
+            .await?;
+        Ok(FailureRecorded::Failed)
+    }
+    .await;
+    finish_transaction(client, result).await
+}
+
+fn failure_from_row(row: &Row) -> Result<FailedOrder, DbError> {
+    let json: &str = get(row, 0)?;
+    let reason: &str = get(row, 1)?;
+    let failed_at: chrono::NaiveDateTime = get(row, 2)?;
+    Ok(FailedOrder {
+        order: OrderAccepted::from_json(json.as_bytes()).map_err(|e| invalid("failed order", e))?,
+        reason: reason.to_owned(),
+        failed_at: failed_at.and_utc(),
+    })
+}
+
+const FAILURE_COLUMNS: &str = "order_json, reason, failed_at";
+
+async fn find_failed(
+    client: &mut Client,
+    owner: &UserId,
+    cid: CorrelationId,
+) -> Result<Option<FailedOrder>, DbError> {
+    let row = client
+        .query(
+            format!(
+                "SELECT {FAILURE_COLUMNS} FROM failed_orders
+                 WHERE correlation_id = @P1 AND user_key = CAST(@P2 AS VARBINARY(512))"
+            ),
+            &[&cid.as_uuid(), &owner.as_str()],
+        )
+        .await?
+        .into_row()
+        .await?;
+    row.as_ref().map(failure_from_row).transpose()
+}
+
+async fn list_failed(client: &mut Client, limit: usize) -> Result<Vec<FailedOrder>, DbError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    client
+        .query(
+            format!("SELECT TOP (@P1) {FAILURE_COLUMNS} FROM failed_orders ORDER BY failed_at"),
+            &[&limit],
+        )
+        .await?
+        .into_first_result()
+        .await?
+        .iter()
+        .map(failure_from_row)
+        .collect()
+}
+
 #[async_trait::async_trait]
 impl OrderStore for SqlServerStore {
+    async fn record_failure(&self, failed: &FailedOrder) -> Result<FailureRecorded, BackendError> {
+        let mut conn = self.pool.get().await.map_err(backend)?;
+        let result = record(conn.client(), failed).await;
+        conn.finish(result)
+    }
+
+    async fn find_failure(
+        &self,
+        owner: &UserId,
+        cid: CorrelationId,
+    ) -> Result<Option<FailedOrder>, BackendError> {
+        let mut conn = self.pool.get().await.map_err(backend)?;
+        let result = find_failed(conn.client(), owner, cid).await;
+        conn.finish(result)
+    }
+
+    async fn failures(&self, limit: usize) -> Result<Vec<FailedOrder>, BackendError> {
+        let mut conn = self.pool.get().await.map_err(backend)?;
+        let result = list_failed(conn.client(), limit).await;
+        conn.finish(result)
+    }
+
     async fn save_order(&self, order: &NewOrder) -> Result<SavedOrder, BackendError> {
         let mut conn = self.pool.get().await.map_err(backend)?;
         let result = save(conn.client(), order).await;

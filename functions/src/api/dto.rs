@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use orders_core::CorrelationId;
-use orders_core::order::{Order, OrderLine};
+use orders_core::OrderStatus;
+use orders_core::order::{FailedOrder, Order, OrderLine, order_total};
 use orders_core::paging::Page;
 use orders_core::product::Product;
 use orders_core::status::TrackedStatus;
@@ -114,6 +115,15 @@ pub struct OrderDto {
     pub total_cents: Option<i64>,
     pub currency: &'static str,
     pub items: Vec<OrderItemDto>,
+    /// Why the order FAILED (its message was dead-lettered); null otherwise.
+    pub failure: Option<FailureDto>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureDto {
+    pub reason: String,
+    pub failed_at: DateTime<Utc>,
 }
 
 impl From<Order> for OrderDto {
@@ -128,6 +138,28 @@ impl From<Order> for OrderDto {
             total_cents: Some(order.total.cents()),
             currency: orders_core::money::CURRENCY,
             items: order.lines.into_iter().map(Into::into).collect(),
+            failure: None,
+        }
+    }
+}
+
+impl From<FailedOrder> for OrderDto {
+    fn from(failed: FailedOrder) -> Self {
+        let total = order_total(&failed.order.items);
+        OrderDto {
+            order_id: None,
+            correlation_id: failed.order.correlation_id,
+            status: OrderStatus::Failed.as_str(),
+            created_at: Some(failed.order.accepted_at),
+            completed_at: None,
+            total: Some(total.to_string()),
+            total_cents: Some(total.cents()),
+            currency: orders_core::money::CURRENCY,
+            items: failed.order.items.into_iter().map(Into::into).collect(),
+            failure: Some(FailureDto {
+                reason: failed.reason,
+                failed_at: failed.failed_at,
+            }),
         }
     }
 }
@@ -145,6 +177,7 @@ impl OrderDto {
             total_cents: None,
             currency: orders_core::money::CURRENCY,
             items: Vec::new(),
+            failure: None,
         }
     }
 }

@@ -4,7 +4,7 @@ mod dev_token;
 mod dto;
 mod health;
 mod openapi;
-mod orders;
+pub(crate) mod orders;
 mod products;
 
 use crate::app::AppState;

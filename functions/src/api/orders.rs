@@ -26,6 +26,27 @@ impl ObjectBody for PlaceOrderRequest {
     const OBJECT_ARRAYS: &'static [&'static str] = &["items"];
 }
 
+impl PlaceOrderRequest {
+    /// The lines as requested, and their canonical form: what the request means, not how its
+    /// JSON was spaced or cased (the idempotency fingerprint).
+    pub fn lines(self) -> (Vec<RequestedLine>, String) {
+        let lines: Vec<RequestedLine> = self
+            .items
+            .into_iter()
+            .map(|l| RequestedLine {
+                product_id: l.product_id,
+                quantity: l.quantity,
+            })
+            .collect();
+        let canonical: Vec<(String, i64)> = lines
+            .iter()
+            .map(|l| (l.product_id.to_ascii_uppercase(), l.quantity))
+            .collect();
+        let canonical = serde_json::to_string(&canonical).unwrap_or_default();
+        (lines, canonical)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct LineRequest {
@@ -45,20 +66,7 @@ pub async fn place(
     ValidJson(request): ValidJson<PlaceOrderRequest>,
 ) -> Result<Response, ApiError> {
     let key = idempotency::key_from(&headers)?;
-    let lines: Vec<RequestedLine> = request
-        .items
-        .into_iter()
-        .map(|l| RequestedLine {
-            product_id: l.product_id,
-            quantity: l.quantity,
-        })
-        .collect();
-    // The fingerprint covers what the request means, not how its JSON was spaced or cased.
-    let canonical: Vec<(String, i64)> = lines
-        .iter()
-        .map(|l| (l.product_id.to_ascii_uppercase(), l.quantity))
-        .collect();
-    let canonical = serde_json::to_string(&canonical).unwrap_or_default();
+    let (lines, canonical) = request.lines();
     // A key (with the request) fixes the correlation id, so a retry is the same order even when
     // the idempotency store is down and cannot replay.
     let correlation_id = key
@@ -178,19 +186,27 @@ pub async fn get(
             .map(|t| (cid, t)),
         OrderRef::Id(_) => None,
     };
+    let in_flight =
+        |t: &TrackedStatus| matches!(t.status, OrderStatus::Accepted | OrderStatus::Processing);
     if let Some((cid, t)) = tracked
-        && t.status != OrderStatus::Completed
+        && in_flight(&t)
     {
         return Ok(Json(OrderDto::in_flight(cid, t)));
     }
-    match app.store.find_order(&caller.user_id, order_ref).await? {
-        Some(order) => Ok(Json(order.into())),
-        // COMPLETED in the state but not in SQL means deleted (or not visible): not found.
-        None => tracked
-            .filter(|(_, t)| t.status != OrderStatus::Completed)
-            .map(|(cid, t)| Json(OrderDto::in_flight(cid, t)))
-            .ok_or_else(no_such_order),
+    if let Some(order) = app.store.find_order(&caller.user_id, order_ref).await? {
+        return Ok(Json(order.into()));
     }
+    // A FAILED order lives in SQL beside the orders, with its reason.
+    if let OrderRef::Correlation(cid) = order_ref
+        && let Some(failed) = app.store.find_failure(&caller.user_id, cid).await?
+    {
+        return Ok(Json(failed.into()));
+    }
+    // COMPLETED in the state but not in SQL means deleted (or not visible): not found.
+    tracked
+        .filter(|(_, t)| t.status != OrderStatus::Completed)
+        .map(|(cid, t)| Json(OrderDto::in_flight(cid, t)))
+        .ok_or_else(no_such_order)
 }
 
 /// The tracked status of the caller's order; another user's order is "not found".

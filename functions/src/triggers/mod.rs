@@ -1,6 +1,7 @@
 //! The queue-triggered functions, invoked by the Functions host (or the local emulator) as
 //! `POST /{FunctionName}` with the custom-handler payload.
 
+mod failed;
 pub mod invocation;
 mod notify;
 mod process;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/OrderProcess", post(process::invoke))
         .route("/OrderNotify", post(notify::invoke))
+        .route("/OrderFailed", post(failed::invoke))
 }
 
 /// The span every log line of one invocation hangs under: function, correlation id, delivery

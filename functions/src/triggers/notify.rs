@@ -57,7 +57,7 @@ pub async fn invoke(
 /// Publishes with a few quick retries: Service Bus redelivers a failed invocation at once, so
 /// without them a sub-second Redis blip would spend the message's ten deliveries and
 /// dead-letter it. A longer outage still fails the invocation, never drops the notification.
-async fn publish(
+pub(super) async fn publish(
     app: &AppState,
     owner: &UserId,
     notification: &Notification,

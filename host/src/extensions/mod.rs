@@ -39,7 +39,7 @@ pub enum Failure {
     /// Service Bus: abandon; the service redelivers it at once.
     Abandon,
     /// Give up: Service Bus after maxDeliveryCount, RabbitMQ after its fifth execution.
-    DeadLetter { reason: String },
+    DeadLetter { reason: String, description: String },
     /// RabbitMQ: publish this copy to the tail of the queue, then acknowledge the original.
     Republish(OutboundMessage),
 }
@@ -77,6 +77,7 @@ impl TriggerBinding {
             Extension::ServiceBus if delivery.delivery_count >= max_delivery_count => {
                 Failure::DeadLetter {
                     reason: service_bus::DEAD_LETTER_REASON.into(),
+                    description: service_bus::dead_letter_description(delivery.delivery_count),
                 }
             }
             Extension::ServiceBus => Failure::Abandon,
@@ -85,6 +86,7 @@ impl TriggerBinding {
                 if count >= rabbitmq::MAX_EXECUTIONS {
                     return Failure::DeadLetter {
                         reason: rabbitmq::DEAD_LETTER_REASON.into(),
+                        description: format!("rejected after {count} executions"),
                     };
                 }
                 let mut properties = delivery.properties.clone();
@@ -141,7 +143,8 @@ mod tests {
         assert_eq!(
             bus.on_failure(&delivery(10, None), 10),
             Failure::DeadLetter {
-                reason: "MaxDeliveryCountExceeded".into()
+                reason: "MaxDeliveryCountExceeded".into(),
+                description: "Message could not be consumed after 10 delivery attempts.".into(),
             }
         );
     }
@@ -164,7 +167,8 @@ mod tests {
         assert_eq!(
             rabbit.on_failure(&delivery(1, requeued), 10),
             Failure::DeadLetter {
-                reason: "rejected".into()
+                reason: "rejected".into(),
+                description: "rejected after 5 executions".into(),
             }
         );
     }

@@ -14,6 +14,12 @@ const TIME_TO_LIVE: chrono::TimeDelta = chrono::TimeDelta::days(14);
 /// The reason Service Bus records on a message it dead-letters after its last delivery.
 pub const DEAD_LETTER_REASON: &str = "MaxDeliveryCountExceeded";
 
+/// The `DeadLetterErrorDescription` Service Bus gives a message dead-lettered after its last
+/// delivery (the documented reason table pairs it with `MaxDeliveryCountExceeded`).
+pub fn dead_letter_description(deliveries: u32) -> String {
+    format!("Message could not be consumed after {deliveries} delivery attempts.")
+}
+
 /// The queues' `lockDuration` (infra-bicep/modules/servicebus.bicep): a session lock lasts it.
 const LOCK_DURATION: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 

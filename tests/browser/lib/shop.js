@@ -50,7 +50,7 @@ async function startShop() {
   if (process.env.SHOP_URL) {
     const url = process.env.SHOP_URL.replace(/\/+$/, "");
     await waitHealthy(url, 10_000);
-    return { url, external: true, stop: async () => {}, restart: null, log: () => "" };
+    return { url, external: true, dataDir: null, stop: async () => {}, restart: null, log: () => "" };
   }
   requireDist();
   if (!fs.existsSync(HOST_BIN)) {
@@ -80,6 +80,7 @@ async function startShop() {
   return {
     url,
     external: false,
+    dataDir,
     log: () => log,
     /** Stops the host; `during()` runs while it is down; then it starts again (same port, same data). */
     async restart(during = async () => {}) {

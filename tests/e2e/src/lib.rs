@@ -237,18 +237,39 @@ impl System {
         cid: &str,
         within: Duration,
     ) -> (Value, Duration) {
+        self.wait_status(token, cid, "COMPLETED", within).await
+    }
+
+    /// Polls until the order has `wanted` status; returns it and how long that took.
+    pub async fn wait_status(
+        &self,
+        token: &str,
+        cid: &str,
+        wanted: &str,
+        within: Duration,
+    ) -> (Value, Duration) {
         let started = Instant::now();
         loop {
             let (status, order) = self.order(token, cid).await;
-            if status == 200 && order["status"] == "COMPLETED" {
+            if status == 200 && order["status"] == wanted {
                 return (order, started.elapsed());
             }
             assert!(
                 started.elapsed() < within,
-                "order {cid} not COMPLETED within {within:?}: {order}"
+                "order {cid} not {wanted} within {within:?}: {order}"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Runs a workspace tool (e.g. `deadletters`) with this system's settings.
+    pub fn tool(&self, name: &str, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(workspace_binary(name, "functions-host", None))
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap_or_else(|e| panic!("{name} runs: {e}"))
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -3,9 +3,10 @@
 
 use orders_core::events::{IntegrationEvent, OrderAccepted};
 use orders_core::order::OrderLine;
-use orders_core::ports::{DeadLetter, OutboundMessage, QueueTransport};
+use orders_core::ports::OutboundMessage;
 use orders_core::{CorrelationId, Money, ProductId, UserId};
 use orders_e2e::System;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -75,18 +76,17 @@ async fn the_same_order_delivered_twice_is_persisted_once(system: System) {
     system.stop().await;
 }
 
-async fn a_poison_message_is_dead_lettered_while_others_flow_and_replays_once_fixed(
-    system: System,
-) {
+/// A poison order: every delivery fails, the host dead-letters it, `OrderFailed` (triggered by
+/// `order.accepted/$deadletterqueue`) records it FAILED with the broker's reason and tells its
+/// owner; meanwhile other orders flow. Once the cause is fixed, `deadletters retry` completes it.
+async fn a_poison_order_ends_failed_for_its_owner_and_completes_when_retried(system: System) {
     let (carol, dave) = (system.token("carol").await, system.token("dave").await);
     // An order for a product SQL does not know: every delivery fails.
     let poison = accepted("carol", "NEW-1");
+    let cid = poison.correlation_id.to_string();
     let broker = system.broker().await;
     broker
-        .publish(
-            "order.accepted",
-            message(&poison, &poison.correlation_id.to_string()),
-        )
+        .publish("order.accepted", message(&poison, &cid))
         .await
         .unwrap();
     let healthy = system.place(&dave, "AZ-900", 1).await;
@@ -94,17 +94,39 @@ async fn a_poison_message_is_dead_lettered_while_others_flow_and_replays_once_fi
         .wait_completed(&dave, &healthy, Duration::from_secs(10))
         .await;
 
-    let dead = wait_for_dead_letter(broker.as_ref()).await;
-    assert_eq!(dead.message_id, poison.correlation_id.to_string());
-    assert_eq!(
-        dead.delivery_count, 10,
-        "HOST_MAX_DELIVERY_COUNT, 10 as the queues in Azure"
-    );
+    let (failed, took) = system
+        .wait_status(&carol, &cid, "FAILED", Duration::from_secs(20))
+        .await;
+    println!("{:?}: published -> FAILED in {took:?}", system.mode);
     // What Service Bus records: redelivered at once after each failure, then dead-lettered by
-    // the service (the last error is in the host's log, not on the message).
-    assert_eq!(dead.reason, "MaxDeliveryCountExceeded");
+    // the service after the queue's maxDeliveryCount (10, as in Azure).
+    assert_eq!(
+        failed["failure"]["reason"],
+        "MaxDeliveryCountExceeded: Message could not be consumed after 10 delivery attempts."
+    );
+    assert_eq!(failed["items"][0]["productId"], "NEW-1");
+    assert_eq!(failed["totalCents"], 1000);
+    assert_eq!(failed["orderId"], Value::Null);
+    assert_eq!(
+        system.order(&dave, &cid).await.0,
+        404,
+        "only its owner sees it"
+    );
+    // OrderFailed consumed the dead letter; the order is kept FAILED in SQL for the retry.
+    assert!(
+        broker
+            .dead_letters("order.accepted", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let listed = system.tool("deadletters", &["failed"]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains(&cid),
+        "{listed:?}"
+    );
 
-    // Fix it (the product appears), then replay: processed exactly once.
+    // Fix it (the product appears), then retry: processed exactly once.
     rusqlite::Connection::open(system.db_path())
         .unwrap()
         .execute_batch(
@@ -113,44 +135,19 @@ async fn a_poison_message_is_dead_lettered_while_others_flow_and_replays_once_fi
              VALUES ('NEW-1', 'New exam', 'Cloud', 'Microsoft', '', 1000, 0, 'monthly', 1, 1)",
         )
         .unwrap();
-    assert!(
-        broker
-            .replay_dead_letter("order.accepted", &dead.message_id)
-            .await
-            .unwrap()
-    );
-    system
-        .wait_completed(
-            &carol,
-            &poison.correlation_id.to_string(),
-            Duration::from_secs(10),
-        )
+    let retried = system.tool("deadletters", &["retry", &cid]);
+    assert!(retried.status.success(), "{retried:?}");
+    let (completed, _) = system
+        .wait_completed(&carol, &cid, Duration::from_secs(10))
         .await;
-    assert!(
-        broker
-            .dead_letters("order.accepted", 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(completed["failure"], Value::Null);
     assert_eq!(system.sql_count("SELECT COUNT(*) FROM orders"), 2);
+    assert_eq!(system.sql_count("SELECT COUNT(*) FROM failed_orders"), 0);
+    assert_eq!(
+        system.tool("deadletters", &["retry", &cid]).status.code(),
+        Some(1)
+    );
     system.stop().await;
-}
-
-async fn wait_for_dead_letter(broker: &dyn QueueTransport) -> DeadLetter {
-    for _ in 0..300 {
-        if let Some(dead) = broker
-            .dead_letters("order.accepted", 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .next()
-        {
-            return dead;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing was dead-lettered");
 }
 
 async fn one_users_orders_are_persisted_in_submission_order(system: System) {
@@ -275,7 +272,7 @@ macro_rules! e2e {
 e2e!(Embedded:
     an_order_placed_over_http_is_completed_with_its_id_and_items,
     the_same_order_delivered_twice_is_persisted_once,
-    a_poison_message_is_dead_lettered_while_others_flow_and_replays_once_fixed,
+    a_poison_order_ends_failed_for_its_owner_and_completes_when_retried,
     one_users_orders_are_persisted_in_submission_order,
     a_thousand_orders_from_fifty_users_end_as_a_thousand_completed_rows,
     a_graceful_restart_keeps_every_accepted_order,
@@ -284,7 +281,7 @@ e2e!(EmbeddedProcesses: a_handler_killed_mid_stream_loses_and_duplicates_nothing
 e2e!(Servers:
     an_order_placed_over_http_is_completed_with_its_id_and_items,
     the_same_order_delivered_twice_is_persisted_once,
-    a_poison_message_is_dead_lettered_while_others_flow_and_replays_once_fixed,
+    a_poison_order_ends_failed_for_its_owner_and_completes_when_retried,
     one_users_orders_are_persisted_in_submission_order,
     a_thousand_orders_from_fifty_users_end_as_a_thousand_completed_rows,
     a_handler_killed_mid_stream_loses_and_duplicates_nothing,

@@ -82,6 +82,18 @@ export function OrderView({ correlationId }: { correlationId: string }) {
               );
             })}
           </ol>
+          {status === "FAILED" && (
+            <div class="error" role="alert" data-testid="order-failure">
+              <p>
+                <strong>We could not complete this order.</strong> Nothing more happens to it until our
+                support team retries it; this page updates by itself when they do.
+              </p>
+              <p>
+                Support reference: <code data-testid="support-reference">{correlationId}</code>
+              </p>
+              {order?.failure && <p class="meta" data-testid="failure-reason">Reason: {order.failure.reason}</p>}
+            </div>
+          )}
           {error && <ErrorBox error={error} onRetry={() => setReload((n) => n + 1)} />}
         </>
       )}
@@ -132,8 +144,17 @@ export function OrderView({ correlationId }: { correlationId: string }) {
           <dl class="facts">
             <dt>Placed</dt>
             <dd>{formatTime(order.createdAt)}</dd>
-            <dt>Completed</dt>
-            <dd>{formatTime(order.completedAt)}</dd>
+            {order.failure && status === "FAILED" ? (
+              <>
+                <dt>Failed</dt>
+                <dd>{formatTime(order.failure.failedAt)}</dd>
+              </>
+            ) : (
+              <>
+                <dt>Completed</dt>
+                <dd>{formatTime(order.completedAt)}</dd>
+              </>
+            )}
           </dl>
           {order.orderId !== null && (
             <DeleteButton

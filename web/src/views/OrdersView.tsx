@@ -5,7 +5,7 @@ import { describeError, type ErrorMessage } from "../errors";
 import { formatCents } from "../money";
 import { href, navigate, type Route } from "../router";
 import { useStore } from "../store";
-import { applyOrder, isFinal, rank, tracked } from "../tracker";
+import { applyOrder, rank, tracked } from "../tracker";
 import { notificationTick, resyncTick } from "../hub";
 import type { Order, Page } from "../types";
 import { DeleteButton } from "./DeleteButton";
@@ -51,7 +51,10 @@ export function OrdersView({ route }: { route: Route }) {
   }, [pageNo, resync, reload]);
 
   const listed = new Set(page?.items.map((o) => o.correlationId) ?? []);
-  const inFlight = Object.values(all).filter((t) => !isFinal(t.status) && !listed.has(t.correlationId) && pageNo === 1);
+  // In progress, or FAILED (kept apart from the persisted orders, so the list cannot show it).
+  const inFlight = Object.values(all).filter(
+    (t) => t.status !== "COMPLETED" && !listed.has(t.correlationId) && pageNo === 1,
+  );
   const pages = page ? Math.max(1, Math.ceil(page.total / PAGE_SIZE)) : 1;
 
   return (
@@ -64,7 +67,9 @@ export function OrdersView({ route }: { route: Route }) {
           {inFlight.map((t) => (
             <li class="order-row" data-testid="pending-order-row" data-correlation-id={t.correlationId}>
               <div class="order-main">
-                <a href={href(`/orders/${t.correlationId}`)}>Order in progress</a>
+                <a href={href(`/orders/${t.correlationId}`)}>
+                  {t.status === "FAILED" ? "Order not completed" : "Order in progress"}
+                </a>
                 <span class="meta">
                   {formatTime(t.times.ACCEPTED)} · <code>{t.correlationId.slice(0, 8)}</code>
                 </span>
