@@ -149,11 +149,22 @@ stop() {
     log "stopped"
 }
 
+# Stops and starts the broker application on the running node (ports, users and durable queues
+# kept): every client connection is closed, as in a broker restart (the soak's fault).
+restart() {
+    node_env
+    "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q stop_app >&2
+    "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q start_app >&2
+    "$RMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" -q await_startup --timeout 60 >&2
+    log "restarted $RABBITMQ_NODENAME"
+}
+
 case "${1:-}" in
 start) start ;;
+restart) restart ;;
 stop) stop ;;
 *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|stop|restart" >&2
     exit 2
     ;;
 esac

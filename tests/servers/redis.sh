@@ -85,11 +85,28 @@ stop() {
     log "stopped"
 }
 
+# The same server again, on the same port: clients see a crash and a restart (the soak's fault).
+restart() {
+    PORT="$(cat "$STATE_DIR/port")"
+    kill -9 "$(cat "$STATE_DIR/redis.pid")" 2>/dev/null || true
+    while answers_ping; do sleep 0.05; done
+    redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize yes --pidfile "$STATE_DIR/redis.pid" --dir "$STATE_DIR" \
+        --logfile "$STATE_DIR/redis.log"
+    for _ in $(seq 1 100); do
+        answers_ping && { log "restarted on port $PORT"; return; }
+        sleep 0.1
+    done
+    log "redis-server did not come back on port $PORT"
+    exit 1
+}
+
 case "${1:-}" in
     start) start ;;
+    restart) restart ;;
     stop) stop ;;
     *)
-        echo "usage: $0 start|stop" >&2
+        echo "usage: $0 start|stop|restart" >&2
         exit 2
         ;;
 esac
