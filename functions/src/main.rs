@@ -22,45 +22,8 @@ async fn main() -> anyhow::Result<()> {
     let orphaned = hosted.then_some(parent);
     #[cfg(not(unix))]
     let orphaned = None;
-    app.serve(shutdown_signal(orphaned)).await?;
+    app.serve(orders_telemetry::shutdown::signal(orphaned))
+        .await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM (what the Functions host and container runtimes send), or the host
-/// process `parent` gone (a `kill -9` sends its child nothing).
-async fn shutdown_signal(parent: Option<u32>) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    let orphaned = async {
-        match parent {
-            Some(parent) => parent_gone(parent).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! { () = ctrl_c => {}, () = term => {}, () = orphaned => {} }
-}
-
-/// Resolves once `parent` is no longer this process's parent: it died, and we were adopted.
-/// (A parent of 1 is no sign of an orphan: in a container the host may well be process 1.)
-async fn parent_gone(parent: u32) {
-    #[cfg(unix)]
-    while std::os::unix::process::parent_id() == parent {
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    #[cfg(not(unix))]
-    std::future::pending::<()>().await;
-    tracing::warn!(parent, "the Functions host is gone; stopping");
 }

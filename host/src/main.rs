@@ -11,23 +11,8 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(?settings, handler = ?handler_settings, "starting functions-host");
     let host = functions_host::start(settings, handler_settings).await?;
     println!("Contoso Orders is up: http://127.0.0.1:{}/", host.port);
-    shutdown_signal().await;
+    orders_telemetry::shutdown::signal(None).await;
     tracing::info!("shutting down: finishing in-flight invocations");
     host.stop().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
 }

@@ -4,7 +4,7 @@ use crate::config::Settings;
 use crate::fanout::{self, FanoutSource};
 use crate::hub::{Hub, StatusLookup};
 use crate::negotiate::negotiate;
-use crate::transports::{ConnectQuery, long_polling, websocket};
+use crate::transports::{Caller, ConnectQuery, long_polling, websocket};
 use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
@@ -57,6 +57,10 @@ pub fn router(hub: Arc<Hub>, cors_origins: &[String]) -> Router {
 /// `GET /hubs/order-status`: a WebSocket upgrade, or else a Long Polling poll.
 async fn connect_or_poll(State(hub): State<Arc<Hub>>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
+    let user = match Caller::from_request_parts(&mut parts, &hub).await {
+        Ok(Caller(user)) => user,
+        Err(refusal) => return refusal.into_response(),
+    };
     let query = Query::<ConnectQuery>::try_from_uri(&parts.uri)
         .map(|q| q.0)
         .unwrap_or_default();
@@ -66,31 +70,30 @@ async fn connect_or_poll(State(hub): State<Arc<Hub>>, request: Request) -> Respo
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if wants_upgrade {
-        let headers = parts.headers.clone();
         match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-            Ok(upgrade) => websocket::connect(hub, upgrade, query, headers).await,
+            Ok(upgrade) => websocket::connect(hub, upgrade, user, query).await,
             Err(rejection) => rejection.into_response(),
         }
     } else {
-        long_polling::poll(hub, query, parts.headers).await
+        long_polling::poll(hub, user, query).await
     }
 }
 
 async fn send(
     State(hub): State<Arc<Hub>>,
+    Caller(user): Caller,
     Query(query): Query<ConnectQuery>,
-    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    long_polling::send(hub, query, headers, body).await
+    long_polling::send(hub, user, query, body).await
 }
 
 async fn delete(
     State(hub): State<Arc<Hub>>,
+    Caller(user): Caller,
     Query(query): Query<ConnectQuery>,
-    headers: axum::http::HeaderMap,
 ) -> Response {
-    long_polling::delete(hub, query, headers).await
+    long_polling::delete(hub, user, query).await
 }
 
 async fn health(State(hub): State<Arc<Hub>>) -> Response {

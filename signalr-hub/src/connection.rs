@@ -52,7 +52,7 @@ pub struct Connection {
     pub session: tokio::sync::Mutex<Session>,
     transport: Mutex<Option<TransportKind>>,
     closing: CancellationToken,
-    close_record: Mutex<Option<String>>,
+    close_record: Mutex<Option<(String, CloseCode)>>,
     handshaken: AtomicBool,
     created_ms: u64,
     last_sent_ms: AtomicU64,
@@ -117,11 +117,18 @@ impl Connection {
     /// Ends the connection; `record` (a Close message or handshake error) is the last thing
     /// the transport sends.
     pub fn close(&self, record: Option<String>) {
+        self.close_as(record, CloseCode::Normal);
+    }
+
+    fn close_as(&self, record: Option<String>, code: CloseCode) {
         if self.closing.is_cancelled() {
             return;
         }
         if let Some(record) = record {
-            self.close_record.lock().unwrap().get_or_insert(record);
+            self.close_record
+                .lock()
+                .unwrap()
+                .get_or_insert((record, code));
         }
         self.closing.cancel();
     }
@@ -129,12 +136,17 @@ impl Connection {
     /// Closes with a reason the client sees: a Close message after the handshake, a handshake
     /// error before it.
     pub fn close_with_error(&self, error: &str, allow_reconnect: bool) {
+        self.close_with(error, allow_reconnect, CloseCode::Normal);
+    }
+
+    /// As [`Connection::close_with_error`], with the WebSocket close code `code`.
+    pub fn close_with(&self, error: &str, allow_reconnect: bool, code: CloseCode) {
         let record = if self.is_handshaken() {
             protocol::close(Some(error), allow_reconnect)
         } else {
             protocol::handshake_error(error)
         };
-        self.close(Some(record));
+        self.close_as(Some(record), code);
     }
 
     pub fn is_closing(&self) -> bool {
@@ -145,8 +157,27 @@ impl Connection {
         self.closing.cancelled().await
     }
 
-    pub fn take_close_record(&self) -> Option<String> {
+    /// The last record to send, and the WebSocket close code that follows it.
+    pub fn take_close_record(&self) -> Option<(String, CloseCode)> {
         self.close_record.lock().unwrap().take()
+    }
+}
+
+/// How a WebSocket ends (RFC 6455, 7.4.1), chosen from what ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCode {
+    /// 1000: done, or closed with a reason in the hub protocol's Close message.
+    Normal,
+    /// 1009: a message larger than the hub accepts.
+    TooBig,
+}
+
+impl CloseCode {
+    pub fn value(self) -> u16 {
+        match self {
+            CloseCode::Normal => 1000,
+            CloseCode::TooBig => 1009,
+        }
     }
 }
 

@@ -19,29 +19,9 @@ async fn main() -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     println!("signalr-hub listening on http://{local}");
     tracing::info!(%local, fanout = hub.fanout, "signalr-hub started");
-    signalr_hub::serve(
-        listener,
-        hub,
-        source,
-        &settings.cors_origins,
-        shutdown_signal(),
-    )
+    signalr_hub::serve(listener, hub, source, &settings.cors_origins, async {
+        orders_telemetry::shutdown::signal(None).await;
+        tracing::info!("shutting down: closing connections with allowReconnect");
+    })
     .await
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down: closing connections with allowReconnect");
 }

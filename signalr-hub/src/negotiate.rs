@@ -1,10 +1,10 @@
 //! `POST /hubs/order-status/negotiate` (TransportProtocols.md, "POST [endpoint-base]/negotiate").
 
 use crate::hub::Hub;
-use crate::transports::{authenticate, refuse};
+use crate::transports::{Caller, refuse};
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -15,18 +15,13 @@ use std::sync::atomic::Ordering::Relaxed;
 #[serde(rename_all = "camelCase")]
 pub struct NegotiateQuery {
     negotiate_version: Option<u32>,
-    access_token: Option<String>,
 }
 
 pub async fn negotiate(
     State(hub): State<Arc<Hub>>,
+    Caller(user): Caller,
     Query(query): Query<NegotiateQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    let user = match authenticate(&hub, &headers, query.access_token.as_deref()).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
     if hub.shutting_down.load(Relaxed) {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down");
     }

@@ -1,7 +1,7 @@
 //! Inbound processing, shared by both transports: framing, handshake, limits, dispatch.
 
 use crate::config::Limits;
-use crate::connection::Connection;
+use crate::connection::{CloseCode, Connection};
 use crate::hub::{self, Hub};
 use crate::metrics::Metrics;
 use crate::protocol::{self, Incoming, ProtocolError, RecordBuffer};
@@ -133,6 +133,14 @@ impl Session {
 fn protocol_error(hub: &Hub, connection: &Connection, error: &ProtocolError) -> Flow {
     Metrics::incr(&hub.metrics.protocol_errors);
     tracing::info!(connection = %connection.id, %error, "closing connection after a protocol error");
-    connection.close_with_error(&format!("Connection closed with an error. {error}"), false);
+    let code = match error {
+        ProtocolError::TooLarge(_) => CloseCode::TooBig,
+        ProtocolError::Invalid(_) => CloseCode::Normal,
+    };
+    connection.close_with(
+        &format!("Connection closed with an error. {error}"),
+        false,
+        code,
+    );
     Flow::Closed
 }

@@ -154,13 +154,16 @@ async fn message_over_the_limit_gets_a_close_message() {
         "x".repeat(40 * 1024)
     );
     ws.send(Message::text(big)).await.unwrap();
-    let close = until_closed(&mut ws).await.expect("a Close message");
+    let close = next_record(&mut ws).await.expect("a Close message");
+    assert_eq!(close["type"], 7);
     assert!(
         close["error"]
             .as_str()
             .unwrap()
             .contains("maximum size of 32768")
     );
+    // RFC 6455's 1009 (message too big), chosen from the error's type.
+    assert_eq!(close_code(&mut ws).await, Some(1009));
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //!   order across the queue hops, so a trace viewer shows one trace per order.
 
 mod propagation;
+pub mod shutdown;
 
 pub use propagation::{continue_trace, current_traceparent};
 

@@ -4,12 +4,13 @@
 //! - `POST ?id=`: records from the client.
 //! - `DELETE ?id=`: the client ends the connection (202).
 
-use super::{ConnectQuery, authenticate, existing, refuse};
+use super::{ConnectQuery, existing, refuse};
 use crate::connection::{Attach, Connection, TransportKind};
 use crate::hub::Hub;
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use orders_core::UserId;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 
@@ -27,11 +28,7 @@ fn ok(body: String) -> Response {
     response
 }
 
-pub async fn poll(hub: Arc<Hub>, query: ConnectQuery, headers: HeaderMap) -> Response {
-    let user = match authenticate(&hub, &headers, query.access_token.as_deref()).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
+pub async fn poll(hub: Arc<Hub>, user: UserId, query: ConnectQuery) -> Response {
     let connection = match existing(&hub, query.id.as_deref(), &user) {
         Ok(connection) => connection,
         Err(refusal) => return refusal.into_response(),
@@ -89,7 +86,7 @@ fn finish(connection: &Connection, receiver: &mut tokio::sync::mpsc::Receiver<St
     while let Ok(record) = receiver.try_recv() {
         body.push_str(&record);
     }
-    if let Some(close) = connection.take_close_record() {
+    if let Some((close, _)) = connection.take_close_record() {
         body.push_str(&close);
     }
     if body.is_empty() {
@@ -99,11 +96,7 @@ fn finish(connection: &Connection, receiver: &mut tokio::sync::mpsc::Receiver<St
     }
 }
 
-pub async fn send(hub: Arc<Hub>, query: ConnectQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let user = match authenticate(&hub, &headers, query.access_token.as_deref()).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
+pub async fn send(hub: Arc<Hub>, user: UserId, query: ConnectQuery, body: Bytes) -> Response {
     let connection = match existing(&hub, query.id.as_deref(), &user) {
         Ok(connection) => connection,
         Err(refusal) => return refusal.into_response(),
@@ -129,11 +122,7 @@ pub async fn send(hub: Arc<Hub>, query: ConnectQuery, headers: HeaderMap, body: 
     ok(String::new())
 }
 
-pub async fn delete(hub: Arc<Hub>, query: ConnectQuery, headers: HeaderMap) -> Response {
-    let user = match authenticate(&hub, &headers, query.access_token.as_deref()).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
+pub async fn delete(hub: Arc<Hub>, user: UserId, query: ConnectQuery) -> Response {
     let connection = match existing(&hub, query.id.as_deref(), &user) {
         Ok(connection) => connection,
         Err(refusal) => return refusal.into_response(),

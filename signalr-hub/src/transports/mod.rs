@@ -5,6 +5,8 @@ pub mod websocket;
 
 use crate::connection::Connection;
 use crate::hub::Hub;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::UserId;
@@ -15,7 +17,28 @@ use std::sync::Arc;
 #[derive(Debug, Default, Deserialize)]
 pub struct ConnectQuery {
     pub id: Option<String>,
-    pub access_token: Option<String>,
+}
+
+/// The `access_token` query parameter, where browsers put the token of a WebSocket.
+#[derive(Deserialize)]
+struct TokenQuery {
+    access_token: Option<String>,
+}
+
+/// The authenticated caller of negotiate, WebSockets and Long Polling: the one auth check of
+/// every hub request. Missing or invalid tokens answer 401.
+pub struct Caller(pub UserId);
+
+impl FromRequestParts<Arc<Hub>> for Caller {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, hub: &Arc<Hub>) -> Result<Self, Refusal> {
+        let query = Query::<TokenQuery>::try_from_uri(&parts.uri).ok();
+        let token = query.and_then(|q| q.0.access_token);
+        authenticate(hub, &parts.headers, token.as_deref())
+            .await
+            .map(Caller)
+    }
 }
 
 /// An HTTP refusal with a short plain-text reason.
@@ -53,8 +76,8 @@ fn refusal(status: StatusCode, reason: &str) -> Refusal {
 }
 
 /// The caller's user, from `Authorization: Bearer` (Node, Long Polling) or the `access_token`
-/// query parameter (browsers' WebSockets). Missing or invalid tokens answer 401.
-pub async fn authenticate(
+/// query parameter (browsers' WebSockets).
+async fn authenticate(
     hub: &Hub,
     headers: &HeaderMap,
     access_token: Option<&str>,

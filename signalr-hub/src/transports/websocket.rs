@@ -2,33 +2,29 @@
 //! Without `id` (skipNegotiation) a new connection starts; an unknown `id` is 404 and a second
 //! socket for the same `id` 409. Records go out one per Text message, never split.
 
-use super::{ConnectQuery, authenticate, existing, refuse};
-use crate::connection::{Attach, Connection, TransportKind};
+use super::{ConnectQuery, existing, refuse};
+use crate::connection::{Attach, CloseCode, Connection, TransportKind};
 use crate::hub::Hub;
+use crate::protocol::ProtocolError;
 use crate::session::Flow;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
+use orders_core::UserId;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 /// How long the final records and the close frame may take to flush.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
-/// WebSocket close code 1009 (message too big) and 1008 (policy violation).
-const TOO_BIG: u16 = 1009;
 
 pub async fn connect(
     hub: Arc<Hub>,
     upgrade: WebSocketUpgrade,
+    user: UserId,
     query: ConnectQuery,
-    headers: HeaderMap,
 ) -> Response {
-    let user = match authenticate(&hub, &headers, query.access_token.as_deref()).await {
-        Ok(user) => user,
-        Err(refusal) => return refusal.into_response(),
-    };
     if hub.shutting_down.load(Relaxed) {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down");
     }
@@ -103,18 +99,16 @@ async fn run(hub: Arc<Hub>, connection: Arc<Connection>, socket: WebSocket) {
                     break;
                 }
                 Some(Err(e)) => {
-                    let text = e.to_string();
-                    if text.contains("too long") || text.contains("too big") || text.contains("limit") {
+                    if too_big(&e) {
                         crate::metrics::Metrics::incr(&hub.metrics.protocol_errors);
-                        connection.close_with_error(
-                            &format!(
-                                "Connection closed with an error. message exceeds the maximum size of {} bytes",
-                                hub.limits.max_message_bytes
-                            ),
+                        let error = ProtocolError::TooLarge(hub.limits.max_message_bytes);
+                        connection.close_with(
+                            &format!("Connection closed with an error. {error}"),
                             false,
+                            CloseCode::TooBig,
                         );
                     } else {
-                        tracing::debug!(connection = %connection.id, error = %text, "WebSocket read failed");
+                        tracing::debug!(connection = %connection.id, error = %e, "WebSocket read failed");
                         connection.close(None);
                     }
                     break;
@@ -124,6 +118,17 @@ async fn run(hub: Arc<Hub>, connection: Arc<Connection>, socket: WebSocket) {
         }
     }
     let _ = writer.await;
+}
+
+/// A frame or message over `HUB_MAX_MESSAGE_BYTES`, as the WebSocket layer reports it.
+fn too_big(error: &axum::Error) -> bool {
+    let source: &(dyn std::error::Error + 'static) = error;
+    std::iter::successors(Some(source), |e| e.source()).any(|e| {
+        matches!(
+            e.downcast_ref::<tungstenite::Error>(),
+            Some(tungstenite::Error::Capacity(_))
+        )
+    })
 }
 
 type Sink = futures::stream::SplitSink<WebSocket, Message>;
@@ -154,16 +159,15 @@ async fn write(connection: Arc<Connection>, mut sink: Sink) {
         while let Ok(record) = receiver.try_recv() {
             sink.send(Message::Text(record.into())).await?;
         }
-        let close = connection.take_close_record();
-        let code = match &close {
-            Some(record) if record.contains("maximum size") => TOO_BIG,
-            _ => 1000,
+        let code = match connection.take_close_record() {
+            Some((record, code)) => {
+                sink.send(Message::Text(record.into())).await?;
+                code
+            }
+            None => CloseCode::Normal,
         };
-        if let Some(record) = close {
-            sink.send(Message::Text(record.into())).await?;
-        }
         sink.send(Message::Close(Some(CloseFrame {
-            code,
+            code: code.value(),
             reason: "".into(),
         })))
         .await?;

@@ -126,6 +126,18 @@ pub async fn next_text(ws: &mut Ws) -> Option<String> {
     }
 }
 
+/// The code of the close frame that ends `ws`, skipping what comes before it.
+pub async fn close_code(ws: &mut Ws) -> Option<u16> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(None) | Ok(Some(Err(_))) => return None,
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => panic!("no close frame within 5 s"),
+        }
+    }
+}
+
 /// Records of a Text message, parsed.
 pub fn records(text: &str) -> Vec<serde_json::Value> {
     assert!(text.ends_with(RS), "every record ends with 0x1E: {text:?}");
