@@ -154,7 +154,11 @@ async function post(base, token, key, body) {
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
-/** One order as a shop would place it: retried with the same key on 503 or a network error. */
+/** Answers after which a shop tries again with the same key: unavailable, or (409) the first
+ * request with this key is still running, e.g. after a client-side timeout. */
+const RETRY_ON = [409, 502, 503];
+
+/** One order as a shop would place it: retried with the same key on 503, 409 or a network error. */
 async function placeOrder(system, user, catalog, { doubleClick = false } = {}) {
   const key = crypto.randomUUID();
   const lines = pickLines(catalog);
@@ -177,7 +181,7 @@ async function placeOrder(system, user, catalog, { doubleClick = false } = {}) {
       counts.accepted++;
       return [...cids][0];
     }
-    const bad = answers.find((a) => a.status === "fulfilled" && ![503, 502].includes(a.value.status));
+    const bad = answers.find((a) => a.status === "fulfilled" && !RETRY_ON.includes(a.value.status));
     if (bad) throw new Error(`POST /api/orders answered ${bad.value.status}: ${JSON.stringify(bad.value.body)}`);
     await sleep(500 * attempt);
   }
