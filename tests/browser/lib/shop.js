@@ -46,7 +46,7 @@ async function freePort() {
  * real functions-host spawned from the repo root in the embedded mode with a fresh DATA_DIR,
  * serving web/dist at `/`. `restart()` stops it and starts it again on the same port and data.
  */
-async function startShop() {
+async function startShop(env = {}) {
   if (process.env.SHOP_URL) {
     const url = process.env.SHOP_URL.replace(/\/+$/, "");
     await waitHealthy(url, 10_000);
@@ -62,7 +62,7 @@ async function startShop() {
   let log = "";
   let host;
   try {
-    host = await spawnHost(port, dataDir, (d) => {
+    host = await spawnHost(port, dataDir, env, (d) => {
       log += d;
       if (log.length > 200_000) log = log.slice(-100_000);
     });
@@ -86,7 +86,7 @@ async function startShop() {
     async restart(during = async () => {}) {
       await stopHost();
       await during();
-      host = await spawnHost(port, dataDir, (d) => (log += d));
+      host = await spawnHost(port, dataDir, env, (d) => (log += d));
     },
     async stop() {
       await stopHost();
@@ -95,7 +95,7 @@ async function startShop() {
   };
 }
 
-async function spawnHost(port, dataDir, onOutput) {
+async function spawnHost(port, dataDir, env, onOutput) {
   const child = spawn(HOST_BIN, [], {
     cwd: ROOT,
     env: {
@@ -107,6 +107,7 @@ async function spawnHost(port, dataDir, onOutput) {
       WEB_DIST,
       AUTH_MODE: "dev",
       RUST_LOG: process.env.RUST_LOG || "warn",
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
