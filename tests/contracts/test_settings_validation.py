@@ -62,10 +62,9 @@ HANDLER: dict[str, Row] = {
     "ServiceBusConnection__fullyQualifiedNamespace": ("https://ns.servicebus.windows.net/", SERVICEBUS),
     "WORKFLOW_TTL_SECS": ("5", {}),
 }
-HUB: dict[str, Row] = {
-    **COMMON,
+# The hub's limits, read by the hub and by the local host (whose embedded mode serves a hub).
+HUB_LIMITS: dict[str, Row] = {
     "HUB_CLIENT_TIMEOUT_SECS": ("1", {}),
-    "HUB_CORS_ORIGINS": ("*", {}),
     "HUB_HANDSHAKE_TIMEOUT_SECS": ("0", {}),
     "HUB_INVOCATIONS_PER_SEC": ("0", {}),
     "HUB_INVOCATION_BURST": ("0", {}),
@@ -73,11 +72,17 @@ HUB: dict[str, Row] = {
     "HUB_LONG_POLL_SECS": ("0", {}),
     "HUB_MAX_CONNECTIONS": ("0", {}),
     "HUB_MAX_MESSAGE_BYTES": ("1", {}),
-    "HUB_PORT": ("http", {}),
     "HUB_SEND_QUEUE": ("1", {}),
+}
+HUB: dict[str, Row] = {
+    **COMMON,
+    **HUB_LIMITS,
+    "HUB_CORS_ORIGINS": ("*", {}),
+    "HUB_PORT": ("http", {}),
 }
 HOST: dict[str, Row] = {
     **HANDLER,
+    **HUB_LIMITS,
     "APP_ROOT": ("/nonexistent", {}),
     "HANDLER_BIN": ("/nonexistent/handler", {"HOST_MODE": "process"}),
     "HOST_MAX_DELIVERY_COUNT": ("0", {}),

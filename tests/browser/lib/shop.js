@@ -230,6 +230,6 @@ function stats(values) {
 }
 
 module.exports = {
-  ROOT, WEB_DIST, SCREENSHOTS, sleep, requireDist, startShop, devToken, api, ordersOf,
+  ROOT, WEB_DIST, SCREENSHOTS, sleep, requireDist, freePort, startShop, devToken, api, ordersOf,
   launchBrowser, watch, screenshot, distSize, stats,
 };

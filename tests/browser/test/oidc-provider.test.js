@@ -11,24 +11,12 @@ const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const http = require("node:http");
-const net = require("node:net");
-const { startShop, launchBrowser, requireDist } = require("../lib/shop");
+const { freePort, startShop, launchBrowser, requireDist } = require("../lib/shop");
 
 const T = 20_000;
 const AUDIENCE = "contoso-orders-api";
 const CLIENT_ID = "contoso-shop-spa";
 const sel = (testid) => `[data-testid="${testid}"]`;
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
 
 function rsaJwk(kid) {
   const { privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
