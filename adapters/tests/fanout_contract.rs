@@ -12,11 +12,12 @@
 
 use futures::StreamExt;
 use orders_adapters::memory::{FanoutMessage, MemoryFanout};
-use orders_adapters::redis::testing::RedisServer;
 use orders_adapters::redis::{DEFAULT_PREFIX, RedisFanout};
 use orders_core::events::Notification;
 use orders_core::ports::NotificationFanout;
 use orders_core::{CorrelationId, OrderId, OrderStatus, UserId};
+use orders_test_support::RedisServer;
+use orders_test_support::server_url;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{sleep, timeout};
@@ -27,18 +28,6 @@ const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(300);
 /// How long a publish may take while Redis is down (the adapter's own bound is 2 s).
 const FAIL_FAST: Duration = Duration::from_secs(3);
-
-fn redis_url() -> String {
-    std::env::var("REDIS_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-        .unwrap_or_else(|| {
-            panic!(
-                "REDIS_URL is not set: the Redis fan-out tests need a server; start one with \
-                 tests/servers/redis.sh start (eval \"$(tests/servers/redis.sh start)\")"
-            )
-        })
-}
 
 fn unique_prefix() -> String {
     format!("test-{}:", CorrelationId::new_random())
@@ -115,7 +104,7 @@ fn fanout_messages_are_camel_case_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_publish_reaches_every_subscriber_exactly_once() {
-    let (url, prefix) = (redis_url(), unique_prefix());
+    let (url, prefix) = (server_url("REDIS_URL", "redis.sh"), unique_prefix());
     let fanout = RedisFanout::connect(&url, &prefix).await.unwrap();
     assert_eq!(fanout.channel(), format!("{prefix}notifications"));
     publish(&fanout, &message(1)).await;
@@ -152,7 +141,7 @@ async fn redis_publish_reaches_every_subscriber_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_subscriber_skips_messages_it_cannot_read() {
-    let (url, prefix) = (redis_url(), unique_prefix());
+    let (url, prefix) = (server_url("REDIS_URL", "redis.sh"), unique_prefix());
     let fanout = RedisFanout::connect(&url, &prefix).await.unwrap();
     let mut hub = RedisFanout::subscribe(&url, &prefix).await.unwrap();
     let mut raw = redis::Client::open(url.as_str())

@@ -49,9 +49,7 @@ async fn sqlite() -> Backend {
 }
 
 async fn rabbitmq() -> Backend {
-    let Ok(url) = std::env::var("RABBITMQ_URL") else {
-        panic!("RABBITMQ_URL is not set: start one with tests/servers/rabbitmq.sh start");
-    };
+    let url = orders_test_support::server_url("RABBITMQ_URL", "rabbitmq.sh");
     let shards = DEFAULT_SHARDS;
     let queue = RabbitQueue::connect(&url, shards)
         .await

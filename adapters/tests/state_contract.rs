@@ -11,10 +11,11 @@
 
 use orders_adapters::memory::MemoryState;
 use orders_adapters::redis::RedisState;
-use orders_adapters::redis::testing::RedisServer;
 use orders_core::ports::{IdempotencyRecord, WorkflowState};
 use orders_core::status::TrackedStatus;
 use orders_core::{CorrelationId, OrderId, OrderStatus, UserId};
+use orders_test_support::RedisServer;
+use orders_test_support::server_url;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::time::sleep;
@@ -25,18 +26,6 @@ const HOUR: Duration = Duration::from_secs(3600);
 const ALL: [OrderStatus; 4] = [Accepted, Processing, Completed, Failed];
 /// How long a call may take while Redis is down (the adapter's own bound is 2 s).
 const FAIL_FAST: Duration = Duration::from_secs(3);
-
-fn redis_url() -> String {
-    std::env::var("REDIS_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-        .unwrap_or_else(|| {
-            panic!(
-                "REDIS_URL is not set: the Redis contract tests need a server; start one with \
-                 tests/servers/redis.sh start (eval \"$(tests/servers/redis.sh start)\")"
-            )
-        })
-}
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -53,7 +42,11 @@ impl Backend {
     async fn open(kind: Kind) -> Self {
         let state: Arc<dyn WorkflowState> = match kind {
             Kind::Memory => Arc::new(MemoryState::new()),
-            Kind::Redis => Arc::new(RedisState::connect(&redis_url()).await.unwrap()),
+            Kind::Redis => Arc::new(
+                RedisState::connect(&server_url("REDIS_URL", "redis.sh"))
+                    .await
+                    .unwrap(),
+            ),
         };
         Backend { kind, state }
     }
@@ -63,7 +56,11 @@ impl Backend {
     async fn another_process(&self) -> Arc<dyn WorkflowState> {
         match self.kind {
             Kind::Memory => self.state.clone(),
-            Kind::Redis => Arc::new(RedisState::connect(&redis_url()).await.unwrap()),
+            Kind::Redis => Arc::new(
+                RedisState::connect(&server_url("REDIS_URL", "redis.sh"))
+                    .await
+                    .unwrap(),
+            ),
         }
     }
 }
@@ -449,7 +446,7 @@ async fn idempotency_claim_complete_release(backend: Backend) {
 // Redis only: what the keys look like and how long they live, read with raw commands.
 
 async fn raw_redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis_url())
+    redis::Client::open(server_url("REDIS_URL", "redis.sh"))
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -466,7 +463,9 @@ async fn pttl(redis: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
 
 #[tokio::test]
 async fn redis_keys_are_named_and_encoded_as_the_design_says() {
-    let state = RedisState::connect(&redis_url()).await.unwrap();
+    let state = RedisState::connect(&server_url("REDIS_URL", "redis.sh"))
+        .await
+        .unwrap();
     let mut redis = raw_redis().await;
     let (cid, owner, key) = (new_cid(), new_user(), new_key());
     state
@@ -500,7 +499,9 @@ async fn redis_keys_are_named_and_encoded_as_the_design_says() {
 
 #[tokio::test]
 async fn redis_every_write_sets_a_ttl_and_advance_refreshes_both_keys() {
-    let state = RedisState::connect(&redis_url()).await.unwrap();
+    let state = RedisState::connect(&server_url("REDIS_URL", "redis.sh"))
+        .await
+        .unwrap();
     let mut redis = raw_redis().await;
     let (cid, owner, key) = (new_cid(), new_user(), new_key());
     let (status_key, map_key) = (format!("order:status:{cid}"), format!("order:map:{cid}"));

@@ -11,7 +11,7 @@ use orders_adapters::sqlserver::{SqlServerAuth, SqlServerConfig, SqlServerStore}
 use orders_core::events::OrderAccepted;
 use orders_core::order::{FailedOrder, FailureRecorded, NewOrder, OrderLine};
 use orders_core::paging::PageRequest;
-use orders_core::ports::{CatalogSource, OrderStore};
+use orders_core::ports::{CatalogSource, ErrorKind, OrderStore};
 use orders_core::{CorrelationId, Money, OrderRef, OrderStatus, ProductId, UserId};
 use std::sync::Arc;
 
@@ -276,7 +276,9 @@ async fn an_unknown_product_writes_nothing(b: Backend) {
         &alice,
         vec![line("AZ-104", 100, 1), line("NOPE-404", 100, 1)],
     );
-    assert!(b.store.save_order(&order).await.is_err());
+    let refused = b.store.save_order(&order).await.unwrap_err();
+    // The same order would fail again: not worth a retry (a 500, not a 503).
+    assert_eq!(refused.kind, ErrorKind::Permanent, "{refused}");
     assert!(
         b.store
             .owner_of(order.correlation_id)

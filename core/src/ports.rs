@@ -18,14 +18,49 @@ use thiserror::Error;
 pub struct BackendError {
     pub backend: &'static str,
     pub message: String,
+    pub kind: ErrorKind,
+    /// The error that caused it, when there is one (logs print the chain).
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// Whether trying the same thing again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The dependency is down, busy or slow: a retry may work (HTTP 503 with Retry-After).
+    Transient,
+    /// It refused this request and always will: a constraint, data that does not decode
+    /// (HTTP 500: retrying the same request is pointless).
+    Permanent,
 }
 
 impl BackendError {
+    /// A transient failure described by `cause`.
     pub fn new(backend: &'static str, cause: impl std::fmt::Display) -> Self {
         BackendError {
             backend,
             message: cause.to_string(),
+            kind: ErrorKind::Transient,
+            source: None,
         }
+    }
+
+    /// A failure of `kind` caused by `source`, kept for the chain.
+    pub fn caused_by(
+        backend: &'static str,
+        kind: ErrorKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        BackendError {
+            backend,
+            message: source.to_string(),
+            kind,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind == ErrorKind::Transient
     }
 }
 

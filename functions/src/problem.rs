@@ -185,12 +185,52 @@ impl From<PagingError> for ApiError {
     }
 }
 
+/// A transient failure is 503 with Retry-After (try again); a permanent one is 500 (the same
+/// request will fail again). Either way the client sees no detail; the log has the chain.
 impl From<BackendError> for ApiError {
     fn from(err: BackendError) -> Self {
-        tracing::error!(error = %err, "dependency failed");
-        ApiError::Unavailable {
-            detail: "a dependency is unavailable; try again shortly".into(),
-            retry_after_secs: 5,
+        if err.is_transient() {
+            tracing::error!(error = %error_chain(&err), "dependency failed");
+            ApiError::Unavailable {
+                detail: "a dependency is unavailable; try again shortly".into(),
+                retry_after_secs: 5,
+            }
+        } else {
+            // Logged with its chain when the response is made.
+            ApiError::Internal(anyhow::Error::new(err))
         }
+    }
+}
+
+/// `error: cause: cause's cause`, for one log line.
+fn error_chain(err: &BackendError) -> String {
+    let mut text = err.to_string();
+    let mut next = std::error::Error::source(err).and_then(std::error::Error::source);
+    while let Some(cause) = next {
+        text.push_str(&format!(": {cause}"));
+        next = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orders_core::ports::ErrorKind;
+
+    #[test]
+    fn a_transient_failure_is_503_with_retry_after_and_a_permanent_one_500() {
+        let down = ApiError::from(BackendError::new("redis", "connection refused"));
+        let response = down.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key("retry-after"));
+        let refused = BackendError::caused_by(
+            "sqlite",
+            ErrorKind::Permanent,
+            std::io::Error::other("constraint failed"),
+        );
+        let response = ApiError::from(refused).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!response.headers().contains_key("retry-after"));
     }
 }

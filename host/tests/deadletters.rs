@@ -190,12 +190,7 @@ async fn embedded_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq() {
-    let url = std::env::var("RABBITMQ_URL").unwrap_or_else(|_| {
-        panic!(
-            "RABBITMQ_URL is not set: start one with tests/servers/rabbitmq.sh start \
-             (eval \"$(tests/servers/rabbitmq.sh start)\"; export RABBITMQ_URL)"
-        )
-    });
+    let url = orders_test_support::server_url("RABBITMQ_URL", "rabbitmq.sh");
     let dir = tempfile::tempdir().unwrap();
     let mut env = base_env(dir.path());
     env.insert("QUEUE_TRANSPORT".into(), "rabbitmq".into());

@@ -32,14 +32,6 @@ async fn sink() -> (String, Received) {
     (address, received)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Host(Child);
 
 impl Drop for Host {
@@ -59,7 +51,7 @@ fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
 async fn one_order_is_one_trace_across_every_hop() {
     let (endpoint, received) = sink().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = orders_test_support::free_port();
     let mut host = Host(
         Command::new(env!("CARGO_BIN_EXE_functions-host"))
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))

@@ -43,6 +43,7 @@ SOURCES: dict[str, set[str]] = {
 # Workspace members that no deployed binary links (every other member must be in SOURCES).
 NOT_DEPLOYED = {
     "tests/e2e": "end-to-end test harness",
+    "tests/support": "fixtures shared by the test suites",
     "tools/bench": "benchmark load generator",
     "tools/hub-bench": "hub benchmark",
 }

@@ -6,8 +6,6 @@
 
 mod fanout;
 mod state;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use crate::memory::FanoutMessage;
 pub use fanout::{DEFAULT_PREFIX, RedisFanout};

@@ -13,7 +13,7 @@ mod writer;
 
 pub use queue::SqliteQueue;
 
-use orders_core::ports::{BackendError, CatalogSource};
+use orders_core::ports::{BackendError, CatalogSource, ErrorKind};
 use orders_core::product::{BillingPeriod, Product};
 use orders_core::{Money, ProductId};
 use rusqlite::{Connection, params};
@@ -52,6 +52,25 @@ fn file_key(path: &Path) -> PathBuf {
 
 pub(crate) fn backend(err: impl std::fmt::Display) -> BackendError {
     BackendError::new("sqlite", err)
+}
+
+/// A SQLite error, permanent when the same statement would fail again: a constraint, or a
+/// value that does not convert (e.g. an order line whose product is not in the catalog).
+pub(crate) fn sqlite_error(err: rusqlite::Error) -> BackendError {
+    use rusqlite::ErrorCode::ConstraintViolation;
+    let permanent = match &err {
+        rusqlite::Error::SqliteFailure(e, _) => e.code == ConstraintViolation,
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => true,
+        _ => false,
+    };
+    let kind = if permanent {
+        ErrorKind::Permanent
+    } else {
+        ErrorKind::Transient
+    };
+    BackendError::caused_by("sqlite", kind, err)
 }
 
 impl SqliteStore {

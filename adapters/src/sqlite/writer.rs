@@ -42,7 +42,7 @@ impl Writer {
     {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let outcome = f(conn).map_err(backend);
+            let outcome = f(conn).map_err(super::sqlite_error);
             let ok = outcome.is_ok();
             let reply: Reply = Box::new(move |committed| {
                 let _ = answer.send(match committed {

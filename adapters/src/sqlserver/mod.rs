@@ -8,7 +8,7 @@ mod migrations;
 mod orders;
 mod pool;
 
-use orders_core::ports::{BackendError, CatalogSource};
+use orders_core::ports::{BackendError, CatalogSource, ErrorKind};
 use orders_core::product::{BillingPeriod, Product};
 use orders_core::secret::Secret;
 use orders_core::{Money, ProductId};
@@ -87,6 +87,20 @@ impl DbError {
 
 fn backend(err: impl fmt::Display) -> BackendError {
     BackendError::new("sqlserver", err)
+}
+
+/// Permanent when the same request would fail again: data we refuse (an unknown product, a row
+/// that does not decode) or a constraint the server enforces (547 foreign key, 2627/2601 unique,
+/// once the save's own retries are spent); everything else may pass on a retry.
+fn db_error(err: DbError) -> BackendError {
+    let permanent = matches!(err, DbError::Data(_))
+        || err.code().is_some_and(|c| [547, 2627, 2601].contains(&c));
+    let kind = if permanent {
+        ErrorKind::Permanent
+    } else {
+        ErrorKind::Transient
+    };
+    BackendError::caused_by("sqlserver", kind, err)
 }
 
 /// A non-NULL column.

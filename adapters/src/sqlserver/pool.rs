@@ -152,7 +152,7 @@ impl Conn<'_> {
         {
             self.pool.idle().push((self.client, Instant::now()));
         }
-        result.map_err(super::backend)
+        result.map_err(super::db_error)
     }
 }
 

@@ -9,12 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::process::{Child, Command};
 
 /// A free loopback port, closed again: nothing listens there.
-pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
+pub use orders_test_support::free_port as closed_port;
 
 /// `target/debug/handler` beside this test's executable (`target/debug/deps/`), or `HANDLER_BIN`.
 pub fn handler_binary() -> PathBuf {

@@ -87,11 +87,7 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn server_url(name: &str, script: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: start one with tests/servers/{script} start")
-    })
-}
+pub use orders_test_support::server_url;
 
 /// A golden invocation payload of tests/conformance/payloads: what the Functions host POSTs.
 pub fn golden(name: &str) -> Value {

@@ -5,9 +5,9 @@
 //!
 //! Needs the handler built: `cargo build -p orders-functions --bin handler` (scripts/test does).
 
-use orders_adapters::redis::testing::RedisServer;
 use orders_adapters::sqlite::{SqliteQueue, SqliteStore};
 use orders_e2e::{HandlerProcess as Handler, closed_port, golden};
+use orders_test_support::RedisServer;
 use reqwest::Response;
 use serde_json::Value;
 use std::time::{Duration, Instant};

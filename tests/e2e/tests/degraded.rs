@@ -1,8 +1,8 @@
 //! Dependencies going down degrade service; they never lose an accepted order or a notification.
 
 use orders_adapters::redis::RedisFanout;
-use orders_adapters::redis::testing::RedisServer;
 use orders_e2e::{Mode, System};
+use orders_test_support::RedisServer;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,10 +7,10 @@
 //! Needs the binaries built (`cargo build --workspace --bins`), redis-server, and `RABBITMQ_URL`
 //! with a password of its own (tests/servers/rabbitmq.sh creates one).
 
-use orders_adapters::redis::testing::RedisServer;
 use orders_e2e::{
     LoggedProcess, closed_port, dev_token, place_order, repo_root, server_url, workspace_binary,
 };
+use orders_test_support::RedisServer;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
