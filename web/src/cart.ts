@@ -1,8 +1,11 @@
-// The cart: lines with integer-cent prices, kept in localStorage (survives reloads; other tabs
-// follow through the storage event).
+// The cart: lines with integer-cent prices, kept in localStorage per user (survives reloads;
+// other tabs follow through the storage event). Signed out, a guest cart of its own: what a guest
+// adds joins the user's cart at sign-in, and a sign-out leaves the user's cart behind, hidden,
+// for their next sign-in, so the next person at this browser never sees it.
 import type { Product } from "./types";
 import { Store, readJson, writeJson } from "./store";
 import { lineCents, sumCents } from "./money";
+import { session } from "./auth/session";
 
 export interface CartLine {
   productId: string;
@@ -20,10 +23,16 @@ export interface CartLine {
 
 export const MAX_QUANTITY = 1000;
 export const MAX_LINES = 100;
-const KEY = "contoso.cart";
+const GUEST_KEY = "contoso.cart";
 
-function load(): CartLine[] {
-  const lines = readJson<CartLine[]>(localStorage, KEY, []);
+/** The storage key of the cart shown now: the signed-in user's, else the guest's. */
+function currentKey(): string {
+  const s = session.get();
+  return s ? `${GUEST_KEY}.${s.userId}` : GUEST_KEY;
+}
+
+function load(key = currentKey()): CartLine[] {
+  const lines = readJson<CartLine[]>(localStorage, key, []);
   return Array.isArray(lines)
     ? lines.filter((l) => l && typeof l.productId === "string" && Number.isSafeInteger(l.unitCents) && l.quantity >= 1)
     : [];
@@ -32,12 +41,30 @@ function load(): CartLine[] {
 export const cart = new Store<CartLine[]>(load());
 
 function save(lines: CartLine[]): void {
-  writeJson(localStorage, KEY, lines.length ? lines : null);
+  writeJson(localStorage, currentKey(), lines.length ? lines : null);
   cart.set(lines);
 }
 
 window.addEventListener("storage", (e) => {
-  if (e.key === KEY || e.key === null) cart.set(load());
+  if (e.key === currentKey() || e.key === null) cart.set(load());
+});
+
+// At sign-in the guest's lines join the user's cart (quantities add up); at sign-out the guest
+// cart, empty unless a guest added to it, is shown instead.
+session.subscribe((s) => {
+  const guest = s ? load(GUEST_KEY) : [];
+  if (guest.length === 0) {
+    cart.set(load());
+    return;
+  }
+  const mine = load();
+  for (const line of guest) {
+    const existing = mine.find((l) => l.productId === line.productId);
+    if (existing) existing.quantity = clampQuantity(existing.quantity + line.quantity);
+    else if (mine.length < MAX_LINES) mine.push(line);
+  }
+  writeJson(localStorage, GUEST_KEY, null);
+  save(mine);
 });
 
 function clampQuantity(q: number): number {
