@@ -357,7 +357,11 @@ async fn dead_letters_are_listed_and_replayed(b: Backend) {
 
 /// Service Bus's `{queue}/$deadletterqueue`: a function can be triggered by the dead letters
 /// of a queue; what it completes is gone; what it gives up on stays there, parked (listed and
-/// replayable, never delivered again).
+/// replayable, never delivered again: Service Bus cannot dead-letter from a DLQ, what it does
+/// instead is not verified). The properties follow Azure/azure-sdk-for-net
+/// `sdk/servicebus/Azure.Messaging.ServiceBus/src/Amqp/AmqpMessageConstants.cs` at
+/// 34ae4ccff29d6b7cad9e956711ab877249b62bc9; the path and the reason table MicrosoftDocs/azure-docs
+/// `articles/service-bus-messaging/service-bus-dead-letter-queues.md`.
 async fn the_dead_letter_subqueue_delivers_and_parks(b: Backend) {
     let queue = queue_name("dlq-trigger");
     let dlq = dead_letter_queue(&queue);

@@ -232,7 +232,11 @@ pub fn dead_letter_queue(queue: &str) -> String {
 
 pub const DEAD_LETTER_SUFFIX: &str = "/$deadletterqueue";
 
-/// The application properties Service Bus sets on a dead-lettered message.
+/// The application properties Service Bus sets on a dead-lettered message
+/// (Azure/azure-sdk-for-net `sdk/servicebus/Azure.Messaging.ServiceBus/src/Amqp/AmqpMessageConstants.cs`
+/// at 34ae4ccff29d6b7cad9e956711ab877249b62bc9: `DeadLetterReasonHeader`,
+/// `DeadLetterErrorDescriptionHeader`, "stored in the ServiceBusReceivedMessage.ApplicationProperties").
+/// The `$deadletterqueue` path: MicrosoftDocs/azure-docs `service-bus-dead-letter-queues.md`.
 pub const DEAD_LETTER_REASON: &str = "DeadLetterReason";
 pub const DEAD_LETTER_DESCRIPTION: &str = "DeadLetterErrorDescription";
 

@@ -98,23 +98,27 @@ fn take_next(
 
 /// Moves a delivery to its queue's dead-letter subqueue with a fresh delivery count (the
 /// count it died with is kept for listing), its reason in the properties as Service Bus records
-/// it. A delivery of a subqueue stays where it is, parked: no longer delivered.
+/// it. A delivery of a subqueue (`parked`) stays where it is: no longer delivered.
 fn dead_letter(
     conn: &Connection,
     token: &str,
+    parked: bool,
     reason: &str,
     description: &str,
 ) -> rusqlite::Result<usize> {
+    if parked {
+        return conn.execute(
+            "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL, dead_lettered = 1,
+                 dead_letter_reason = ?2 WHERE lock_token = ?1",
+            params![token, reason],
+        );
+    }
+    // OR REPLACE: an older dead letter with the same message id gives way to this one.
     conn.execute(
-        // OR REPLACE: an older dead letter with the same message id gives way to this one.
         "UPDATE OR REPLACE queue_messages SET
-             locked_until_ms = NULL, lock_token = NULL, dead_letter_reason = ?2,
-             dead_lettered = (queue LIKE '%' || ?4),
-             dead_lettered_after = CASE WHEN queue LIKE '%' || ?4 THEN dead_lettered_after ELSE delivery_count END,
-             delivery_count = CASE WHEN queue LIKE '%' || ?4 THEN delivery_count ELSE 0 END,
-             properties = CASE WHEN queue LIKE '%' || ?4 THEN properties
-                 ELSE json_set(properties, '$.DeadLetterReason', ?2, '$.DeadLetterErrorDescription', ?3) END,
-             queue = CASE WHEN queue LIKE '%' || ?4 THEN queue ELSE queue || ?4 END
+             queue = queue || ?4, locked_until_ms = NULL, lock_token = NULL,
+             dead_letter_reason = ?2, dead_lettered_after = delivery_count, delivery_count = 0,
+             properties = json_set(properties, '$.DeadLetterReason', ?2, '$.DeadLetterErrorDescription', ?3)
          WHERE lock_token = ?1",
         params![token, reason, description, DEAD_LETTER_SUFFIX],
     )
@@ -216,6 +220,7 @@ impl QueueTransport for SqliteQueue {
         settlement: Settlement,
     ) -> Result<(), BackendError> {
         let token = delivery.lock_token.clone();
+        let parked = delivery.queue.ends_with(DEAD_LETTER_SUFFIX);
         let changed = self
             .store
             .with_conn(move |conn| match settlement {
@@ -224,7 +229,7 @@ impl QueueTransport for SqliteQueue {
                     "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL WHERE lock_token = ?1",
                     [token],
                 ),
-                Settlement::DeadLetter { reason, description } => dead_letter(conn, &token, &reason, &description),
+                Settlement::DeadLetter { reason, description } => dead_letter(conn, &token, parked, &reason, &description),
             })
             .await?;
         if changed == 1 {

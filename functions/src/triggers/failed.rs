@@ -13,7 +13,7 @@ use crate::problem::ApiError;
 use axum::Json;
 use axum::extract::State;
 use orders_core::OrderStatus;
-use orders_core::events::{IntegrationEvent, Notification, OrderAccepted};
+use orders_core::events::{Notification, OrderAccepted};
 use orders_core::order::{FailedOrder, FailureRecorded};
 use orders_core::ports::{DEAD_LETTER_DESCRIPTION, DEAD_LETTER_REASON};
 use orders_core::status::TrackedStatus;
@@ -24,10 +24,7 @@ pub async fn invoke(
     State(app): State<AppState>,
     Json(request): Json<InvokeRequest>,
 ) -> Result<Json<InvokeResponse>, ApiError> {
-    let event = request.message("failed").and_then(|message| {
-        OrderAccepted::from_json(&message.body)
-            .map_err(|e| ApiError::bad_request("Data.failed", e.to_string()))
-    });
+    let event = request.event::<OrderAccepted>("failed");
     let traceparent = event.as_ref().ok().and_then(|e| e.traceparent.clone());
     let span = super::invocation_span("OrderFailed", &request, traceparent.as_deref());
     async move {

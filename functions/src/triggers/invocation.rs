@@ -112,6 +112,16 @@ impl InvokeRequest {
         })
     }
 
+    /// The trigger value of `binding`, read as the event `E`; a 400 naming the binding otherwise.
+    pub fn event<E: orders_core::events::IntegrationEvent>(
+        &self,
+        binding: &str,
+    ) -> Result<E, ApiError> {
+        let message = self.message(binding)?;
+        E::from_json(&message.body)
+            .map_err(|e| ApiError::bad_request(format!("Data.{binding}"), e.to_string()))
+    }
+
     /// A metadata value by name, whatever its casing (`MessageId`, `messageId`).
     fn metadata(&self, name: &str) -> Option<&Value> {
         self.metadata

@@ -7,7 +7,7 @@ use crate::app::AppState;
 use crate::problem::ApiError;
 use axum::Json;
 use axum::extract::State;
-use orders_core::events::{IntegrationEvent, Notification, OrderProcessed};
+use orders_core::events::{Notification, OrderProcessed};
 use orders_core::{CorrelationId, OrderStatus, UserId};
 use std::time::Duration;
 use tracing::Instrument;
@@ -24,10 +24,7 @@ pub async fn invoke(
     State(app): State<AppState>,
     Json(request): Json<InvokeRequest>,
 ) -> Result<Json<InvokeResponse>, ApiError> {
-    let event = request.message("processed").and_then(|message| {
-        OrderProcessed::from_json(&message.body)
-            .map_err(|e| ApiError::bad_request("Data.processed", e.to_string()))
-    });
+    let event = request.event::<OrderProcessed>("processed");
     let traceparent = event.as_ref().ok().and_then(|e| e.traceparent.as_deref());
     let span = super::invocation_span("OrderNotify", &request, traceparent);
     async move {

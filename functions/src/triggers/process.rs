@@ -18,10 +18,7 @@ pub async fn invoke(
     State(app): State<AppState>,
     Json(request): Json<InvokeRequest>,
 ) -> Result<Json<InvokeResponse>, ApiError> {
-    let event = request.message("order").and_then(|message| {
-        OrderAccepted::from_json(&message.body)
-            .map_err(|e| ApiError::bad_request("Data.order", e.to_string()))
-    });
+    let event = request.event::<OrderAccepted>("order");
     let from_body = event.as_ref().ok().and_then(|e| e.traceparent.clone());
     let span = super::invocation_span("OrderProcess", &request, from_body.as_deref());
     // Without span export, the next hop still continues this trace.

@@ -15,7 +15,9 @@ const TIME_TO_LIVE: chrono::TimeDelta = chrono::TimeDelta::days(14);
 pub const DEAD_LETTER_REASON: &str = "MaxDeliveryCountExceeded";
 
 /// The `DeadLetterErrorDescription` Service Bus gives a message dead-lettered after its last
-/// delivery (the documented reason table pairs it with `MaxDeliveryCountExceeded`).
+/// delivery. MicrosoftDocs/azure-docs `service-bus-dead-letter-queues.md` pairs a description of
+/// this meaning with `MaxDeliveryCountExceeded`; the exact wording is not verified (README,
+/// Fidelity).
 pub fn dead_letter_description(deliveries: u32) -> String {
     format!("Message could not be consumed after {deliveries} delivery attempts.")
 }

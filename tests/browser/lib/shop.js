@@ -203,6 +203,17 @@ async function screenshot(page, name) {
   return file;
 }
 
+/** Serves the page a config.json that switches the SPA to OIDC sign-in at `authority`. */
+async function useOidcConfig(page, authority) {
+  await page.route("**/config.json", (route) => route.fulfill({
+    contentType: "application/json",
+    body: JSON.stringify({
+      apiBaseUrl: "", hubUrl: "/hubs/order-status",
+      auth: { mode: "oidc", authority, clientId: "contoso-shop-spa", scope: "openid profile orders" },
+    }),
+  }));
+}
+
 // ---- figures ---------------------------------------------------------------------------------
 
 /** JS + CSS in web/dist/assets: raw and gzip bytes. */
@@ -231,5 +242,5 @@ function stats(values) {
 
 module.exports = {
   ROOT, WEB_DIST, SCREENSHOTS, sleep, requireDist, freePort, startShop, devToken, api, ordersOf,
-  launchBrowser, watch, screenshot, distSize, stats,
+  launchBrowser, useOidcConfig, watch, screenshot, distSize, stats,
 };

@@ -11,7 +11,7 @@ const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const http = require("node:http");
-const { freePort, startShop, launchBrowser, requireDist } = require("../lib/shop");
+const { freePort, startShop, launchBrowser, requireDist, useOidcConfig } = require("../lib/shop");
 
 const T = 20_000;
 const AUDIENCE = "contoso-orders-api";
@@ -92,13 +92,7 @@ describe("OIDC end to end against a real provider (panva oidc-provider)", () => 
   async function signIn(user) {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
-    await page.route("**/config.json", (route) => route.fulfill({
-      contentType: "application/json",
-      body: JSON.stringify({
-        apiBaseUrl: "", hubUrl: "/hubs/order-status",
-        auth: { mode: "oidc", authority: provider.issuer, clientId: CLIENT_ID, scope: "openid profile orders" },
-      }),
-    }));
+    await useOidcConfig(page, provider.issuer);
     await page.goto(`${shop.url}/#/signin`);
     await page.locator(sel("oidc-signin")).click();
     await page.locator('input[name="login"]').fill(user);

@@ -8,7 +8,7 @@ const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const http = require("node:http");
-const { startShop, launchBrowser, requireDist } = require("../lib/shop");
+const { startShop, launchBrowser, requireDist, useOidcConfig } = require("../lib/shop");
 
 const T = 20_000;
 const b64url = (buf) => Buffer.from(buf).toString("base64url");
@@ -92,13 +92,7 @@ describe("OIDC sign-in (authorization code + PKCE) against a stand-in provider",
   async function oidcPage() {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
-    await page.route("**/config.json", (route) => route.fulfill({
-      contentType: "application/json",
-      body: JSON.stringify({
-        apiBaseUrl: "", hubUrl: "/hubs/order-status",
-        auth: { mode: "oidc", authority: idp.url, clientId: "contoso-shop-spa", scope: "openid profile orders" },
-      }),
-    }));
+    await useOidcConfig(page, idp.url);
     return { ctx, page };
   }
 

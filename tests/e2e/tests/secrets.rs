@@ -54,12 +54,17 @@ fn assert_clean(what: &str, log: &str, secrets: &[&str], summary: bool) {
     }
 }
 
-/// A process of `binary` with `vars` at debug level, listening on `port`.
-async fn serve(binary: &str, package: &str, port: u16, vars: &[(&str, &str)]) -> LoggedProcess {
-    let dir = tempfile::tempdir().unwrap().keep();
+/// A process of `binary` with `vars` at debug level, listening on `port`, logging into `dir`.
+async fn serve(
+    binary: &str,
+    package: &str,
+    port: u16,
+    dir: &std::path::Path,
+    vars: &[(&str, &str)],
+) -> LoggedProcess {
     let mut env = vec![("RUST_LOG", "debug"), ("HOST", "127.0.0.1")];
     env.extend_from_slice(vars);
-    let log = dir.join(format!("{binary}.log"));
+    let log = dir.join(format!("{binary}-{port}.log"));
     let binary = workspace_binary(binary, package, None);
     let mut process = LoggedProcess::spawn(&binary, &[], &env, log);
     process.wait_listening(port).await;
@@ -109,7 +114,7 @@ async fn the_handler_logs_no_credential_nor_token() {
             ("REDIS_URL", &redis_url),
         ];
         vars.extend_from_slice(broker);
-        let handler = serve("handler", "orders-functions", port, &vars).await;
+        let handler = serve("handler", "orders-functions", port, data.path(), &vars).await;
         let (client, base) = (reqwest::Client::new(), format!("http://127.0.0.1:{port}"));
         let token = dev_token(&client, &base, "alice").await;
         wait_connected(&client, &base, "queue", &handler).await;
@@ -162,6 +167,7 @@ async fn the_host_and_its_handler_log_no_credential_nor_token() {
         "functions-host",
         "functions-host",
         port,
+        data.path(),
         &[
             ("PORT", &port_text),
             ("APP_ROOT", root.to_str().unwrap()),
@@ -258,6 +264,7 @@ async fn the_hub_logs_no_credential_nor_token() {
         "handler",
         "orders-functions",
         handler_port,
+        data.path(),
         &[
             ("FUNCTIONS_CUSTOMHANDLER_PORT", &handler_port_text),
             ("DATA_DIR", data.path().to_str().unwrap()),
@@ -279,6 +286,7 @@ async fn the_hub_logs_no_credential_nor_token() {
         "signalr-hub",
         "signalr-hub",
         port,
+        data.path(),
         &[
             ("HUB_PORT", &port_text),
             ("DATA_DIR", data.path().to_str().unwrap()),
