@@ -237,8 +237,20 @@ impl<T: MessagePublisher + ?Sized> MessagePublisher for Deferred<T> {
 
 #[async_trait]
 impl<T: QueueTransport + ?Sized> QueueTransport for Deferred<T> {
-    async fn receive(&self, queue: &str, wait: Duration) -> Result<Option<Delivery>, BackendError> {
-        self.get()?.receive(queue, wait).await
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, BackendError> {
+        self.get()?.receive(queue, max, wait).await
+    }
+    async fn complete(
+        &self,
+        delivery: &Delivery,
+        outputs: Vec<(String, OutboundMessage)>,
+    ) -> Result<(), BackendError> {
+        self.get()?.complete(delivery, outputs).await
     }
     async fn settle(
         &self,

@@ -30,6 +30,13 @@ impl Namespaced {
         format!("{}{queue}", self.prefix)
     }
 
+    /// The delivery as the inner transport named it.
+    fn inner_delivery(&self, delivery: &Delivery) -> Delivery {
+        let mut inner = delivery.clone();
+        inner.queue = self.name(&delivery.queue);
+        inner
+    }
+
     /// Deliveries and dead letters report the queue by the name the caller knows.
     fn local<'a>(&self, queue: &'a str) -> &'a str {
         queue.strip_prefix(self.prefix.as_str()).unwrap_or(queue)
@@ -45,12 +52,20 @@ impl MessagePublisher for Namespaced {
 
 #[async_trait]
 impl QueueTransport for Namespaced {
-    async fn receive(&self, queue: &str, wait: Duration) -> Result<Option<Delivery>, BackendError> {
-        let delivery = self.inner.receive(&self.name(queue), wait).await?;
-        Ok(delivery.map(|mut d| {
-            d.queue = self.local(&d.queue).to_owned();
-            d
-        }))
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, BackendError> {
+        let deliveries = self.inner.receive(&self.name(queue), max, wait).await?;
+        Ok(deliveries
+            .into_iter()
+            .map(|mut d| {
+                d.queue = self.local(&d.queue).to_owned();
+                d
+            })
+            .collect())
     }
 
     async fn settle(
@@ -58,15 +73,27 @@ impl QueueTransport for Namespaced {
         delivery: &Delivery,
         settlement: Settlement,
     ) -> Result<(), BackendError> {
-        let mut inner = delivery.clone();
-        inner.queue = self.name(&delivery.queue);
-        self.inner.settle(&inner, settlement).await
+        self.inner
+            .settle(&self.inner_delivery(delivery), settlement)
+            .await
+    }
+
+    async fn complete(
+        &self,
+        delivery: &Delivery,
+        outputs: Vec<(String, OutboundMessage)>,
+    ) -> Result<(), BackendError> {
+        let outputs = outputs
+            .into_iter()
+            .map(|(queue, message)| (self.name(&queue), message))
+            .collect();
+        self.inner
+            .complete(&self.inner_delivery(delivery), outputs)
+            .await
     }
 
     async fn renew_lock(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let mut inner = delivery.clone();
-        inner.queue = self.name(&delivery.queue);
-        self.inner.renew_lock(&inner).await
+        self.inner.renew_lock(&self.inner_delivery(delivery)).await
     }
 
     async fn dead_letters(

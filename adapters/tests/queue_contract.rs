@@ -121,15 +121,21 @@ async fn publish(b: &Backend, queue: &str, id: &str, session: Option<&str>) {
         .unwrap();
 }
 
+/// One delivery, or none once `wait` has passed.
+async fn receive_one(q: &dyn QueueTransport, queue: &str, wait: Duration) -> Option<Delivery> {
+    let mut got = q.receive(queue, 1, wait).await.unwrap();
+    assert!(got.len() <= 1, "asked for one, got {got:?}");
+    got.pop()
+}
+
 async fn receive(q: &dyn QueueTransport, queue: &str) -> Delivery {
-    q.receive(queue, WAIT)
+    receive_one(q, queue, WAIT)
         .await
-        .unwrap()
         .expect("a delivery within the wait")
 }
 
 async fn assert_empty(q: &dyn QueueTransport, queue: &str) {
-    let got = q.receive(queue, NOTHING).await.unwrap();
+    let got = receive_one(q, queue, NOTHING).await;
     assert!(got.is_none(), "expected nothing, got {got:?}");
 }
 
@@ -244,8 +250,7 @@ async fn drain(
             let (q, queue, ledger) = (Arc::clone(&q), queue.to_owned(), Arc::clone(&ledger));
             tokio::spawn(async move {
                 while ledger.count() < total && Instant::now() < deadline {
-                    let Some(d) = q.receive(&queue, Duration::from_millis(200)).await.unwrap()
-                    else {
+                    let Some(d) = receive_one(&*q, &queue, Duration::from_millis(200)).await else {
                         continue;
                     };
                     ledger.take(&d);
@@ -294,6 +299,64 @@ async fn sessions_are_fifo_one_at_a_time(b: Backend) {
     assert_eq!(next.message_id, "a5");
     complete(&*b.queue, &next).await;
     assert_empty(&*b.queue, &queue).await;
+}
+
+async fn a_batch_holds_one_message_per_session(b: Backend) {
+    let queue = queue_name("batch");
+    let sessions = b.sessions(&["a", "b"]);
+    let (a, bs) = (&sessions[0], &sessions[1]);
+    publish(&b, &queue, "a1", Some(a)).await;
+    publish(&b, &queue, "a2", Some(a)).await;
+    publish(&b, &queue, "b1", Some(bs)).await;
+    // RabbitMQ's consumers buffer what arrives: ask until both heads are in hand.
+    let mut batch = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while batch.len() < 2 && Instant::now() < deadline {
+        batch.extend(b.queue.receive(&queue, 10, NOTHING).await.unwrap());
+    }
+    let mut ids: Vec<&str> = batch.iter().map(|d| d.message_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["a1", "b1"], "one head per session");
+    assert_empty(&*b.queue, &queue).await;
+    for d in &batch {
+        complete(&*b.queue, d).await;
+    }
+    let next = receive(&*b.queue, &queue).await;
+    assert_eq!(next.message_id, "a2");
+    complete(&*b.queue, &next).await;
+    assert_empty(&*b.queue, &queue).await;
+}
+
+async fn complete_publishes_the_outputs(b: Backend) {
+    let (queue, next) = (queue_name("outbox"), queue_name("outbox-next"));
+    publish(&b, &queue, "m-1", None).await;
+    let d = receive(&*b.queue, &queue).await;
+    let output = message("m-1:out", None, "{\"out\":1}");
+    b.queue
+        .complete(&d, vec![(next.clone(), output.clone())])
+        .await
+        .unwrap();
+    assert_empty(&*b.queue, &queue).await;
+    let out = receive(&*b.queue, &next).await;
+    assert_eq!(
+        (&out.message_id, &out.body),
+        (&output.message_id, &output.body)
+    );
+    complete(&*b.queue, &out).await;
+
+    // A completion without the lock fails. The embedded queue does both in one transaction,
+    // so its outputs are not published either; a broker publishes them first (see the port).
+    publish(&b, &queue, "m-2", None).await;
+    let d = receive(&*b.queue, &queue).await;
+    complete(&*b.queue, &d).await;
+    let late = b
+        .queue
+        .complete(&d, vec![(next.clone(), message("m-2:out", None, "{}"))])
+        .await;
+    assert!(late.is_err(), "completed without the lock");
+    if let Kind::Sqlite = b.kind {
+        assert_empty(&*b.queue, &next).await;
+    }
 }
 
 async fn dead_letters_are_listed_and_replayed(b: Backend) {
@@ -439,11 +502,8 @@ async fn a_vanished_receivers_message_comes_back(b: Backend) {
     assert_eq!(lost.delivery_count, 1);
     // SQLite: the lock expires. RabbitMQ: the connection closes and the broker requeues.
     drop(other);
-    let back = b
-        .queue
-        .receive(&queue, SQLITE_LOCK + WAIT)
+    let back = receive_one(&*b.queue, &queue, SQLITE_LOCK + WAIT)
         .await
-        .unwrap()
         .expect("redelivered");
     assert_eq!((back.message_id.as_str(), back.delivery_count), ("m-1", 2));
     complete(&*b.queue, &back).await;
@@ -490,6 +550,8 @@ macro_rules! contract {
                 publish_receive_complete,
                 abandon_redelivers_at_once,
                 sessions_are_fifo_one_at_a_time,
+                a_batch_holds_one_message_per_session,
+                complete_publishes_the_outputs,
                 dead_letters_are_listed_and_replayed,
                 the_dead_letter_subqueue_delivers_and_parks,
                 settling_twice_or_an_unknown_token_fails,

@@ -257,11 +257,33 @@ pub struct DeadLetter {
 /// and a dead-letter store. The embedded SQLite queue and RabbitMQ implement it.
 #[async_trait]
 pub trait QueueTransport: MessagePublisher {
-    /// The next deliverable message of `queue`, waiting up to `wait` for one.
-    async fn receive(&self, queue: &str, wait: Duration) -> Result<Option<Delivery>, BackendError>;
+    /// Up to `max` deliverable messages of `queue` (at least one unless `wait` passes first),
+    /// each locked for this receiver. One round trip serves them all, like a Service Bus
+    /// receive of a batch; messages of one session still come one at a time.
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, BackendError>;
     /// Settles a delivery. Settling a delivery whose lock has expired is an error.
     async fn settle(&self, delivery: &Delivery, settlement: Settlement)
     -> Result<(), BackendError>;
+    /// Completes a delivery and publishes what its function output, as the host does after a
+    /// successful invocation. A transport that can do both in one transaction (the embedded
+    /// queue: an outbox in the same file) does; otherwise the outputs are published first, so
+    /// a crash in between repeats them (their message ids are derived from the input's) rather
+    /// than losing them.
+    async fn complete(
+        &self,
+        delivery: &Delivery,
+        outputs: Vec<(String, OutboundMessage)>,
+    ) -> Result<(), BackendError> {
+        for (queue, message) in outputs {
+            self.publish(&queue, message).await?;
+        }
+        self.settle(delivery, Settlement::Complete).await
+    }
     /// Extends the lock of a delivery still being processed, as the Functions host renews
     /// locks up to `maxAutoLockRenewalDuration`. An error when the lock is already lost.
     async fn renew_lock(&self, delivery: &Delivery) -> Result<(), BackendError>;

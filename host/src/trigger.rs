@@ -16,8 +16,8 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 /// One queue-triggered function and everything needed to run it.
@@ -57,44 +57,65 @@ fn property<'a>(delivery: &'a Delivery, name: &str) -> Option<&'a str> {
 }
 
 impl QueueTrigger {
-    /// Starts `workers` receive loops; they stop taking messages when `shutdown` turns true and
-    /// finish the one in hand.
+    /// Starts the trigger's receive loop, which runs up to `workers` invocations at once. It
+    /// stops taking messages when `shutdown` turns true and returns once those in hand are done.
     pub fn spawn(self, workers: usize, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-        (0..workers)
-            .map(|_| {
-                let (trigger, shutdown) = (self.clone(), shutdown.clone());
-                tokio::spawn(async move { trigger.run(shutdown).await })
-            })
-            .collect()
+        vec![tokio::spawn(Arc::new(self).run(workers.max(1), shutdown))]
     }
 
-    async fn run(self, shutdown: watch::Receiver<bool>) {
+    /// One receive takes a message for every free worker (the transport's batch, as the Service
+    /// Bus processor prefetches), so a busy trigger costs the broker one round trip per batch.
+    async fn run(self: Arc<Self>, workers: usize, shutdown: watch::Receiver<bool>) {
+        let free = Arc::new(Semaphore::new(workers));
+        let mut running = JoinSet::new();
         while !*shutdown.borrow() {
+            let Ok(first) = Arc::clone(&free).acquire_owned().await else {
+                break;
+            };
+            let mut permits = vec![first];
+            while let Ok(more) = Arc::clone(&free).try_acquire_owned() {
+                permits.push(more);
+            }
+            if *shutdown.borrow() {
+                break;
+            }
             match self
                 .transport
-                .receive(&self.binding.queue, Duration::from_secs(1))
+                .receive(&self.binding.queue, permits.len(), Duration::from_secs(1))
                 .await
             {
-                Ok(Some(delivery)) => {
-                    let span = tracing::info_span!(
-                        "trigger",
-                        function = %self.function,
-                        correlation_id = property(&delivery, "correlationId").unwrap_or(""),
-                        message_id = %delivery.message_id,
-                        delivery_count = delivery.delivery_count
-                    );
-                    if let Some(parent) = delivery.properties.get("traceparent") {
-                        orders_telemetry::continue_trace(&span, parent);
+                Ok(deliveries) => {
+                    for (delivery, permit) in deliveries.into_iter().zip(permits) {
+                        let trigger = Arc::clone(&self);
+                        running.spawn(async move {
+                            trigger.traced(delivery).await;
+                            drop(permit);
+                        });
                     }
-                    self.handle(delivery).instrument(span).await;
                 }
-                Ok(None) => {}
                 Err(err) => {
                     tracing::warn!(queue = %self.binding.queue, error = %err, "receive failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
+            while running.try_join_next().is_some() {}
         }
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Handles the delivery in a span carrying its correlation id and the caller's trace.
+    async fn traced(&self, delivery: Delivery) {
+        let span = tracing::info_span!(
+            "trigger",
+            function = %self.function,
+            correlation_id = property(&delivery, "correlationId").unwrap_or(""),
+            message_id = %delivery.message_id,
+            delivery_count = delivery.delivery_count
+        );
+        if let Some(parent) = delivery.properties.get("traceparent") {
+            orders_telemetry::continue_trace(&span, parent);
+        }
+        self.handle(delivery).instrument(span).await;
     }
 
     async fn handle(&self, delivery: Delivery) {
@@ -105,7 +126,14 @@ impl QueueTrigger {
             never = self.keep_locked(&delivery) => match never {},
         };
         let settlement = match outcome {
-            Ok(()) => Settlement::Complete,
+            Ok(outputs) => match self.transport.complete(&delivery, outputs).await {
+                Ok(()) => return,
+                Err(err) => {
+                    // Nothing is lost: the message comes back and its outputs keep their ids.
+                    tracing::warn!(error = %err, "could not complete; the message will be delivered again");
+                    Settlement::Abandon
+                }
+            },
             Err(reason) => self.failed(&delivery, reason).await,
         };
         if let Err(err) = self.transport.settle(&delivery, settlement).await {
@@ -114,8 +142,11 @@ impl QueueTrigger {
         }
     }
 
-    /// Waits for the session's slot, invokes the function, applies its outputs.
-    async fn run_function(&self, delivery: &Delivery) -> Result<(), String> {
+    /// Waits for the session's slot, invokes the function, and returns its output messages.
+    async fn run_function(
+        &self,
+        delivery: &Delivery,
+    ) -> Result<Vec<(String, OutboundMessage)>, String> {
         let _slot = match (&self.sessions, &delivery.session_id) {
             (Some(slots), Some(session)) => Some(slots.enter(session).await),
             _ => None,
@@ -130,7 +161,7 @@ impl QueueTrigger {
             .invoke(&self.function, &payload, self.timeout)
             .await
             .map_err(|err| err.to_string())?;
-        self.apply_outputs(delivery, &answer).await
+        self.output_messages(delivery, &answer)
     }
 
     /// Renews the delivery's lock until `up_to` has passed, then lets it lapse.
@@ -178,15 +209,20 @@ impl QueueTrigger {
         }
     }
 
-    /// Publishes each output binding's value as the host does: the body only, no application
+    /// Each output binding's messages as the host publishes them: the body only, no application
     /// properties (the function puts what the next hop needs, trace context included, in the
     /// body). Message ids derive from the input's, so a redelivered input yields the same ids.
-    async fn apply_outputs(&self, delivery: &Delivery, answer: &Value) -> Result<(), String> {
+    fn output_messages(
+        &self,
+        delivery: &Delivery,
+        answer: &Value,
+    ) -> Result<Vec<(String, OutboundMessage)>, String> {
         // Newtonsoft matches `Outputs` whatever its case; the binding names inside exactly.
         let outputs = answer
             .as_object()
             .and_then(|a| a.iter().find(|(k, _)| k.eq_ignore_ascii_case("Outputs")))
             .map_or(&Value::Null, |(_, v)| v);
+        let mut messages = Vec::new();
         for output in &self.outputs {
             let bodies = output_messages(&outputs[&output.binding], output.data_type);
             let many = bodies.len() > 1;
@@ -200,12 +236,9 @@ impl QueueTrigger {
                     body,
                     properties: Default::default(),
                 };
-                self.transport
-                    .publish(&output.queue, message)
-                    .await
-                    .map_err(|e| format!("output {} not published: {e}", output.binding))?;
+                messages.push((output.queue.clone(), message));
             }
         }
-        Ok(())
+        Ok(messages)
     }
 }

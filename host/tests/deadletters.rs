@@ -78,9 +78,10 @@ async fn dead_letter_one(broker: &dyn QueueTransport) -> String {
 
 async fn receive(broker: &dyn QueueTransport) -> orders_core::ports::Delivery {
     broker
-        .receive(QUEUE, WAIT)
+        .receive(QUEUE, 1, WAIT)
         .await
         .expect("receive")
+        .pop()
         .expect("a message within the wait")
 }
 

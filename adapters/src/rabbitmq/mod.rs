@@ -59,6 +59,7 @@ use orders_core::ports::{
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Shards per queue unless told otherwise.
 pub const DEFAULT_SHARDS: usize = 8;
@@ -111,6 +112,18 @@ impl RabbitQueue {
         let link = Arc::new(Link::open(&self.url, self.shards).await?);
         *current = Some(Arc::clone(&link));
         Ok(link)
+    }
+
+    /// The delivery of `raw`, its acker kept under a fresh lock token until it is settled.
+    fn hold(&self, queue: &str, raw: lapin::message::Delivery) -> Delivery {
+        let token = uuid::Uuid::new_v4().to_string();
+        let delivery = codec::delivery(queue, &raw, token.clone());
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if locks.len() > 4096 {
+            locks.retain(|_, acker| acker.usable());
+        }
+        locks.insert(token, raw.acker);
+        delivery
     }
 
     fn take_lock(&self, token: &str) -> Result<Acker, BackendError> {
@@ -208,35 +221,44 @@ impl MessagePublisher for RabbitQueue {
 
 #[async_trait]
 impl QueueTransport for RabbitQueue {
-    async fn receive(&self, queue: &str, wait: Duration) -> Result<Option<Delivery>, BackendError> {
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, BackendError> {
         let link = self.link().await?;
         let inbox = link.inbox(queue).await?;
+        let mut inbox = inbox.deliveries.lock().await;
         let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let next = tokio::time::timeout_at(deadline, async {
-                inbox.deliveries.lock().await.recv().await
-            });
-            let raw = match next.await {
-                Err(_elapsed) => return Ok(None),
-                Ok(None) => {
-                    link.mark_broken();
+        let mut taken = Vec::new();
+        while taken.len() < max.max(1) {
+            // Wait for the first; then take only what the consumers have already buffered.
+            let raw = if taken.is_empty() {
+                match tokio::time::timeout_at(deadline, inbox.recv()).await {
+                    Err(_elapsed) => break,
+                    Ok(raw) => raw,
+                }
+            } else {
+                match inbox.try_recv() {
+                    Ok(raw) => Some(raw),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                }
+            };
+            let Some(raw) = raw else {
+                link.mark_broken();
+                if taken.is_empty() {
                     return Err(rabbit_err("the connection to RabbitMQ was lost"));
                 }
-                Ok(Some(raw)) => raw,
+                break;
             };
             // Buffered before its channel died: the broker has already requeued it.
-            if !raw.acker.usable() {
-                continue;
+            if raw.acker.usable() {
+                taken.push(self.hold(queue, raw));
             }
-            let token = uuid::Uuid::new_v4().to_string();
-            let delivery = codec::delivery(queue, &raw, token.clone());
-            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-            if locks.len() > 4096 {
-                locks.retain(|_, acker| acker.usable());
-            }
-            locks.insert(token, raw.acker);
-            return Ok(Some(delivery));
         }
+        Ok(taken)
     }
 
     async fn settle(

@@ -100,6 +100,61 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX ix_failed_orders_failed_at ON failed_orders (failed_at);
     "#,
     ),
+    (
+        5,
+        "session heads",
+        r#"
+    -- head = 1 marks the messages a receiver may take: those with no session, and the first
+    -- waiting message of each session. Receiving is then a range scan of a small index
+    -- instead of a per-row search for earlier messages of the same session, which made every
+    -- receive O(backlog) once all sessions were busy. The triggers keep it true for every
+    -- writer, other processes (the dead-letter tool) included.
+    ALTER TABLE queue_messages ADD COLUMN head INTEGER NOT NULL DEFAULT 0;
+    UPDATE queue_messages SET head = 1
+     WHERE dead_lettered = 0 AND (session_id IS NULL OR NOT EXISTS (
+           SELECT 1 FROM queue_messages e
+            WHERE e.queue = queue_messages.queue AND e.session_id = queue_messages.session_id
+              AND e.dead_lettered = 0 AND e.seq < queue_messages.seq));
+    CREATE INDEX ix_queue_messages_heads ON queue_messages (queue, seq) WHERE head = 1;
+
+    -- Whether a message that has just arrived on its queue leads its session there.
+    CREATE TRIGGER queue_messages_head_on_insert AFTER INSERT ON queue_messages
+    WHEN new.dead_lettered = 0
+    BEGIN
+        UPDATE queue_messages SET head = 1
+         WHERE seq = new.seq AND (new.session_id IS NULL OR NOT EXISTS (
+               SELECT 1 FROM queue_messages e
+                WHERE e.queue = new.queue AND e.session_id = new.session_id
+                  AND e.dead_lettered = 0 AND e.seq < new.seq));
+    END;
+
+    -- A head that leaves (settled, or replaced) hands the lead to its session's next message.
+    CREATE TRIGGER queue_messages_head_on_delete AFTER DELETE ON queue_messages
+    WHEN old.head = 1 AND old.session_id IS NOT NULL
+    BEGIN
+        UPDATE queue_messages SET head = 1
+         WHERE seq = (SELECT MIN(seq) FROM queue_messages
+                       WHERE queue = old.queue AND session_id = old.session_id AND dead_lettered = 0);
+    END;
+
+    -- Dead-lettered (moved to the subqueue) or parked: the session it left moves on, and
+    -- where it went it leads only if nothing of its session waits there before it.
+    CREATE TRIGGER queue_messages_head_on_move AFTER UPDATE OF queue, dead_lettered ON queue_messages
+    WHEN new.queue <> old.queue OR new.dead_lettered <> old.dead_lettered
+    BEGIN
+        UPDATE queue_messages SET head = 1
+         WHERE old.head = 1 AND old.session_id IS NOT NULL
+           AND seq = (SELECT MIN(seq) FROM queue_messages
+                       WHERE queue = old.queue AND session_id = old.session_id AND dead_lettered = 0);
+        UPDATE queue_messages
+           SET head = (new.dead_lettered = 0 AND (new.session_id IS NULL OR NOT EXISTS (
+                      SELECT 1 FROM queue_messages e
+                       WHERE e.queue = new.queue AND e.session_id = new.session_id
+                         AND e.dead_lettered = 0 AND e.seq < new.seq)))
+         WHERE seq = new.seq;
+    END;
+    "#,
+    ),
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

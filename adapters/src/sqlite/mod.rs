@@ -93,10 +93,13 @@ impl SqliteStore {
             // First: switching a fresh file to WAL takes a lock that another process opening
             // it at the same moment must wait for, not fail on ("database is locked").
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            // recursive_triggers: a row that `OR REPLACE` deletes fires its delete trigger too
+            // (the queue's session heads, migration 5).
             conn.execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
-                 PRAGMA foreign_keys = ON;",
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA recursive_triggers = ON;",
             )?;
             migrations::migrate(&mut conn)?;
             upsert_catalog(&mut conn, &catalog)?;

@@ -73,32 +73,24 @@ fn load_lines(conn: &Connection, order: &mut Order) -> rusqlite::Result<()> {
 }
 
 fn customer_id(tx: &Connection, user: &UserId, now: &str) -> rusqlite::Result<i64> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO customers (external_id, created_at) VALUES (?1, ?2) ON CONFLICT (external_id) DO NOTHING",
-        params![user.as_str(), now],
-    )?;
-    tx.query_row(
-        "SELECT id FROM customers WHERE external_id = ?1",
-        [user.as_str()],
-        |r| r.get(0),
-    )
+    )?
+    .execute(params![user.as_str(), now])?;
+    tx.prepare_cached("SELECT id FROM customers WHERE external_id = ?1")?
+        .query_row([user.as_str()], |r| r.get(0))
 }
 
 fn insert_order(conn: &mut Connection, order: &NewOrder) -> rusqlite::Result<SavedOrder> {
     let tx = conn.savepoint()?;
     let cid = order.correlation_id.to_string();
     let existing: Option<i64> = tx
-        .query_row(
-            "SELECT id FROM orders WHERE correlation_id = ?1",
-            [&cid],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT id FROM orders WHERE correlation_id = ?1")?
+        .query_row([&cid], |r| r.get(0))
         .optional()?;
     // A retry of a failed order that now succeeds is no longer failed.
-    tx.execute(
-        "DELETE FROM failed_orders WHERE correlation_id = ?1",
-        [&cid],
-    )?;
+    tx.prepare_cached("DELETE FROM failed_orders WHERE correlation_id = ?1")?
+        .execute([&cid])?;
     if let Some(id) = existing {
         tx.commit()?;
         return Ok(SavedOrder {
@@ -108,18 +100,18 @@ fn insert_order(conn: &mut Connection, order: &NewOrder) -> rusqlite::Result<Sav
     }
     let now = timestamp(Utc::now());
     let customer = customer_id(&tx, &order.user_id, &now)?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO orders (correlation_id, customer_id, status, total_cents, created_at, completed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            cid,
-            customer,
-            OrderStatus::Completed.as_str(),
-            order_total(&order.lines).cents(),
-            timestamp(order.accepted_at),
-            now
-        ],
-    )?;
+    )?
+    .execute(params![
+        cid,
+        customer,
+        OrderStatus::Completed.as_str(),
+        order_total(&order.lines).cents(),
+        timestamp(order.accepted_at),
+        now
+    ])?;
     let order_id = tx.last_insert_rowid();
     {
         let mut item = tx.prepare_cached(

@@ -6,7 +6,7 @@
 //! flight, waiting for a retry, or simply earlier). So each session is strictly FIFO, one message
 //! at a time, while different sessions are delivered in parallel.
 
-use super::{SqliteStore, backend};
+use super::SqliteStore;
 use async_trait::async_trait;
 use orders_core::ports::{
     BackendError, DEAD_LETTER_SUFFIX, DeadLetter, Delivery, MessagePublisher, OutboundMessage,
@@ -20,8 +20,8 @@ use tokio::sync::Notify;
 /// How long a receiver owns a delivery before it is handed to someone else.
 pub const DEFAULT_LOCK: Duration = Duration::from_secs(30);
 /// Receivers poll this often when not woken by a publish (retries becoming visible, lock expiry,
-/// publishes from another process). A publish wakes one receiver, not all: waking every idle
-/// worker for each message only made them queue up on the connection.
+/// publishes from another process). A publish wakes every waiting receiver: the host has one
+/// per queue, which takes a batch for all its free workers at once.
 const POLL: Duration = Duration::from_millis(100);
 
 /// Publishes to, and delivers from, queues stored in SQLite.
@@ -40,60 +40,92 @@ fn properties(raw: &str) -> std::collections::BTreeMap<String, String> {
     serde_json::from_str(raw).unwrap_or_default()
 }
 
-const DELIVERABLE: &str = "
-    SELECT m.seq FROM queue_messages m
-    WHERE m.queue = ?1 AND m.dead_lettered = 0 AND m.visible_at_ms <= ?2
-      AND (m.locked_until_ms IS NULL OR m.locked_until_ms <= ?2)
-      AND (m.session_id IS NULL OR NOT EXISTS (
-            SELECT 1 FROM queue_messages e
-            WHERE e.queue = m.queue AND e.session_id = m.session_id
-              AND e.dead_lettered = 0 AND e.seq < m.seq))
-    ORDER BY m.seq LIMIT 1";
+/// The message a lock token (`?1`) holds: the token ends with the message's sequence number,
+/// so the lookup is by primary key, and the token must still match.
+macro_rules! by_lock {
+    () => {
+        "seq = CAST(substr(?1, instr(?1, '.') + 1) AS INTEGER) AND lock_token = ?1"
+    };
+}
 
-fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
-    let enqueued: String = row.get(5)?;
-    Ok(Delivery {
-        queue: row.get(0)?,
-        message_id: row.get(1)?,
-        session_id: row.get(2)?,
-        body: row.get(3)?,
-        properties: properties(&row.get::<_, String>(4)?),
+/// Locks up to `?4` heads (see migration 5) that are visible and not locked, oldest first.
+/// Each delivery's lock token is the call's token and its sequence number.
+const TAKE: &str = "
+    UPDATE queue_messages
+       SET locked_until_ms = ?2, lock_token = ?3 || '.' || seq, delivery_count = delivery_count + 1
+     WHERE seq IN (
+           SELECT seq FROM queue_messages
+            WHERE queue = ?1 AND head = 1 AND visible_at_ms <= ?5
+              AND (locked_until_ms IS NULL OR locked_until_ms <= ?5)
+            ORDER BY seq LIMIT ?4)
+    RETURNING seq, queue, message_id, session_id, body, properties, enqueued_at, delivery_count, lock_token";
+
+fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Delivery)> {
+    let enqueued: String = row.get(6)?;
+    let delivery = Delivery {
+        queue: row.get(1)?,
+        message_id: row.get(2)?,
+        session_id: row.get(3)?,
+        body: row.get(4)?,
+        properties: properties(&row.get::<_, String>(5)?),
         enqueued_at: chrono::DateTime::parse_from_rfc3339(&enqueued)
             .map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or_default(),
-        delivery_count: row.get(6)?,
-        lock_token: row.get(7)?,
-    })
+        delivery_count: row.get(7)?,
+        lock_token: row.get(8)?,
+    };
+    Ok((row.get(0)?, delivery))
 }
 
-/// Locks the next deliverable message, if any.
-fn take_next(
-    conn: &mut Connection,
+/// Locks the next `max` deliverable messages, in queue order.
+fn take(
+    conn: &Connection,
     queue: &str,
+    max: usize,
     lock: Duration,
-) -> rusqlite::Result<Option<Delivery>> {
-    let tx = conn.savepoint()?;
+) -> rusqlite::Result<Vec<Delivery>> {
     let now = now_ms();
-    let Some(seq) = tx
-        .query_row(DELIVERABLE, params![queue, now], |r| r.get::<_, i64>(0))
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let token = uuid_like();
-    tx.execute(
-        "UPDATE queue_messages SET locked_until_ms = ?1, lock_token = ?2, delivery_count = delivery_count + 1
-         WHERE seq = ?3",
-        params![now + lock.as_millis() as i64, token, seq],
-    )?;
-    let delivery = tx.query_row(
-        "SELECT queue, message_id, session_id, body, properties, enqueued_at, delivery_count, lock_token
-         FROM queue_messages WHERE seq = ?1",
-        [seq],
-        delivery_from_row,
-    )?;
-    tx.commit()?;
-    Ok(Some(delivery))
+    let mut taken = conn
+        .prepare_cached(TAKE)?
+        .query_map(
+            params![
+                queue,
+                now + lock.as_millis() as i64,
+                uuid_like(),
+                max as i64,
+                now
+            ],
+            delivery_from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // RETURNING yields rows in no promised order.
+    taken.sort_unstable_by_key(|(seq, _)| *seq);
+    Ok(taken.into_iter().map(|(_, d)| d).collect())
+}
+
+const INSERT: &str = "
+    INSERT INTO queue_messages (queue, message_id, session_id, body, properties, enqueued_at, visible_at_ms)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (queue, message_id) DO NOTHING";
+
+/// Enqueues a message unless its queue already holds one with its id.
+fn insert(conn: &Connection, queue: &str, message: &OutboundMessage) -> rusqlite::Result<()> {
+    let properties = serde_json::to_string(&message.properties)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    conn.prepare_cached(INSERT)?.execute(params![
+        queue,
+        message.message_id,
+        message.session_id,
+        message.body,
+        properties,
+        chrono::Utc::now().to_rfc3339(),
+        now_ms()
+    ])?;
+    Ok(())
+}
+
+fn delete(conn: &Connection, token: &str) -> rusqlite::Result<usize> {
+    conn.prepare_cached(concat!("DELETE FROM queue_messages WHERE ", by_lock!()))?
+        .execute([token])
 }
 
 /// Moves a delivery to its queue's dead-letter subqueue with a fresh delivery count (the
@@ -108,18 +140,24 @@ fn dead_letter(
 ) -> rusqlite::Result<usize> {
     if parked {
         return conn.execute(
-            "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL, dead_lettered = 1,
-                 dead_letter_reason = ?2 WHERE lock_token = ?1",
+            concat!(
+                "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL, dead_lettered = 1,
+                     dead_letter_reason = ?2 WHERE ",
+                by_lock!()
+            ),
             params![token, reason],
         );
     }
     // OR REPLACE: an older dead letter with the same message id gives way to this one.
     conn.execute(
-        "UPDATE OR REPLACE queue_messages SET
+        concat!(
+            "UPDATE OR REPLACE queue_messages SET
              queue = queue || ?4, locked_until_ms = NULL, lock_token = NULL,
              dead_letter_reason = ?2, dead_lettered_after = delivery_count, delivery_count = 0,
              properties = json_set(properties, '$.DeadLetterReason', ?2, '$.DeadLetterErrorDescription', ?3)
-         WHERE lock_token = ?1",
+         WHERE ",
+            by_lock!()
+        ),
         params![token, reason, description, DEAD_LETTER_SUFFIX],
     )
 }
@@ -132,6 +170,19 @@ fn uuid_like() -> String {
 }
 
 impl SqliteQueue {
+    /// A settlement's outcome: a completed or dead-lettered head unblocks the rest of its
+    /// session (and a completion may have enqueued outputs), so a receiver is woken.
+    fn settled(&self, held_the_lock: bool) -> Result<(), BackendError> {
+        if !held_the_lock {
+            return Err(BackendError::new(
+                "sqlite-queue",
+                "the delivery's lock was lost (expired or settled)",
+            ));
+        }
+        self.published.notify_waiters();
+        Ok(())
+    }
+
     pub fn new(store: SqliteStore) -> Self {
         Self::with_lock(store, DEFAULT_LOCK)
     }
@@ -166,48 +217,37 @@ impl MessagePublisher for SqliteQueue {
     /// message id on the same queue is dropped, like Service Bus duplicate detection.
     async fn publish(&self, queue: &str, message: OutboundMessage) -> Result<(), BackendError> {
         let queue = queue.to_owned();
-        let properties = serde_json::to_string(&message.properties).map_err(backend)?;
         self.store
-            .with_conn(move |conn| {
-                conn.execute(
-                    "INSERT INTO queue_messages (queue, message_id, session_id, body, properties, enqueued_at, visible_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (queue, message_id) DO NOTHING",
-                    params![
-                        queue,
-                        message.message_id,
-                        message.session_id,
-                        message.body,
-                        properties,
-                        chrono::Utc::now().to_rfc3339(),
-                        now_ms()
-                    ],
-                )
-                .map(drop)
-            })
+            .with_conn(move |conn| insert(conn, &queue, &message))
             .await?;
-        self.published.notify_one();
+        self.published.notify_waiters();
         Ok(())
     }
 }
 
 #[async_trait]
 impl QueueTransport for SqliteQueue {
-    async fn receive(&self, queue: &str, wait: Duration) -> Result<Option<Delivery>, BackendError> {
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, BackendError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             // Register interest before looking, so a publish in between is not missed.
             let published = self.published.notified();
             let (queue_name, lock) = (queue.to_owned(), self.lock);
-            if let Some(delivery) = self
+            let taken = self
                 .store
-                .with_conn(move |conn| take_next(conn, &queue_name, lock))
-                .await?
-            {
-                return Ok(Some(delivery));
+                .with_conn(move |conn| take(conn, &queue_name, max.max(1), lock))
+                .await?;
+            if !taken.is_empty() {
+                return Ok(taken);
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                return Ok(None);
+                return Ok(taken);
             }
             let nap = POLL.min(deadline - now);
             let _ = tokio::time::timeout(nap, published).await;
@@ -224,24 +264,37 @@ impl QueueTransport for SqliteQueue {
         let changed = self
             .store
             .with_conn(move |conn| match settlement {
-                Settlement::Complete => conn.execute("DELETE FROM queue_messages WHERE lock_token = ?1", [token]),
+                Settlement::Complete => delete(conn, &token),
                 Settlement::Abandon => conn.execute(
-                    "UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL WHERE lock_token = ?1",
+                    concat!("UPDATE queue_messages SET locked_until_ms = NULL, lock_token = NULL WHERE ", by_lock!()),
                     [token],
                 ),
                 Settlement::DeadLetter { reason, description } => dead_letter(conn, &token, parked, &reason, &description),
             })
             .await?;
-        if changed == 1 {
-            // A completed or dead-lettered head unblocks the rest of its session.
-            self.published.notify_one();
-            Ok(())
-        } else {
-            Err(BackendError::new(
-                "sqlite-queue",
-                "the delivery's lock was lost (expired or settled)",
-            ))
-        }
+        self.settled(changed == 1)
+    }
+
+    /// The delivery's removal and its outputs' arrival, in one transaction.
+    async fn complete(
+        &self,
+        delivery: &Delivery,
+        outputs: Vec<(String, OutboundMessage)>,
+    ) -> Result<(), BackendError> {
+        let token = delivery.lock_token.clone();
+        let deleted = self
+            .store
+            .with_conn(move |conn| {
+                if delete(conn, &token)? != 1 {
+                    return Ok(false);
+                }
+                for (queue, message) in &outputs {
+                    insert(conn, queue, message)?;
+                }
+                Ok(true)
+            })
+            .await?;
+        self.settled(deleted)
     }
 
     async fn renew_lock(&self, delivery: &Delivery) -> Result<(), BackendError> {
@@ -250,7 +303,10 @@ impl QueueTransport for SqliteQueue {
             .store
             .with_conn(move |conn| {
                 conn.execute(
-                    "UPDATE queue_messages SET locked_until_ms = ?2 WHERE lock_token = ?1",
+                    concat!(
+                        "UPDATE queue_messages SET locked_until_ms = ?2 WHERE ",
+                        by_lock!()
+                    ),
                     params![token, now_ms() + lock.as_millis() as i64],
                 )
             })
@@ -331,7 +387,7 @@ impl QueueTransport for SqliteQueue {
                 Ok(true)
             })
             .await?;
-        self.published.notify_one();
+        self.published.notify_waiters();
         Ok(replayed)
     }
 }
