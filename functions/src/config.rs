@@ -72,7 +72,11 @@ impl Settings {
                     .ok_or_else(|| {
                         ConfigError::new("RABBITMQ_URL", "required when QUEUE_TRANSPORT=rabbitmq")
                     })?,
-                shards: env.ranged("RABBITMQ_SHARDS", 8, 1..=1024)?,
+                shards: env.ranged(
+                    "RABBITMQ_SHARDS",
+                    orders_adapters::rabbitmq::DEFAULT_SHARDS as u16,
+                    1..=1024,
+                )?,
             },
             "servicebus" => BrokerSettings::ServiceBus(ServiceBusSettings::from_env(&env)?),
             other => {

@@ -1,6 +1,11 @@
 use anyhow::Context;
 use orders_functions::{App, Settings};
 
+/// Request handling allocates many small short-lived buffers (JSON, headers, SQL parameters):
+/// mimalloc serves them with less contention between threads than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Read first thing: a host killed while we start must still be noticed.

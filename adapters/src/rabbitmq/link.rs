@@ -2,10 +2,10 @@
 //! declared so far, and the shard consumers feeding each queue's inbox. A `Link` is never
 //! repaired: once broken it is replaced whole (see `RabbitQueue::link`).
 
+use super::balance::{self, Incoming, ShardConsumer};
 use super::codec::{self, short};
 use super::rabbit_err;
 use futures::StreamExt;
-use lapin::message::Delivery as AmqpDelivery;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     QueueDeclareOptions,
@@ -54,9 +54,14 @@ fn shard_arguments(dlq: &str, single_active: bool) -> FieldTable {
     ]))
 }
 
-/// Deliveries of every shard of one queue, merged; `receive` takes them one at a time.
+/// Deliveries of every shard of one queue, merged; `receive` takes them in batches.
 pub(super) struct Inbox {
-    pub(super) deliveries: Mutex<mpsc::UnboundedReceiver<AmqpDelivery>>,
+    pub(super) deliveries: Mutex<mpsc::UnboundedReceiver<Incoming>>,
+}
+
+/// The queue whose consumer count is the number of replicas consuming `queue` (see [`balance`]).
+fn members_queue(queue: &str) -> String {
+    format!("{queue}.members")
 }
 
 pub(super) struct Link {
@@ -65,6 +70,8 @@ pub(super) struct Link {
     shards: usize,
     declared: Mutex<HashSet<String>>,
     inboxes: Mutex<HashMap<String, Arc<Inbox>>>,
+    /// Per queue, the channel holding this link's place among its replicas.
+    members: Mutex<HashMap<String, Channel>>,
     consumers: std::sync::Mutex<Vec<JoinHandle<()>>>,
     broken: Arc<AtomicBool>,
 }
@@ -89,6 +96,7 @@ impl Link {
             shards,
             declared: Mutex::default(),
             inboxes: Mutex::default(),
+            members: Mutex::default(),
             consumers: std::sync::Mutex::default(),
             broken: Arc::default(),
         })
@@ -188,22 +196,26 @@ impl Link {
         }
     }
 
-    /// The inbox of `queue`, starting its shard consumers on first use.
-    pub(super) async fn inbox(&self, queue: &str) -> Result<Arc<Inbox>, BackendError> {
+    /// The inbox of `queue`, starting its shard consumers on first use, and (for a queue with
+    /// sessions) joining the replicas that share its shards.
+    pub(super) async fn inbox(self: &Arc<Self>, queue: &str) -> Result<Arc<Inbox>, BackendError> {
         let mut inboxes = self.inboxes.lock().await;
         if let Some(inbox) = inboxes.get(queue) {
             return Ok(Arc::clone(inbox));
         }
         self.declare(queue).await?;
         let (sender, receiver) = mpsc::unbounded_channel();
-        for shard in 0..self.shards {
-            let task = self
-                .consume(&shard_queue(queue, shard), sender.clone())
-                .await?;
-            self.consumers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(task);
+        let shards: Vec<_> = (0..self.shards)
+            .map(|shard| ShardConsumer::new(shard_queue(queue, shard)))
+            .collect();
+        for shard in &shards {
+            self.consume(Arc::clone(shard), sender.clone()).await?;
+        }
+        if !queue.ends_with(DEAD_LETTER_SUFFIX) {
+            self.join_members(queue).await?;
+            let balancer =
+                balance::keep_fair(Arc::downgrade(self), queue.to_owned(), shards, sender);
+            self.keep(tokio::spawn(balancer));
         }
         let inbox = Arc::new(Inbox {
             deliveries: Mutex::new(receiver),
@@ -212,46 +224,120 @@ impl Link {
         Ok(inbox)
     }
 
+    /// A task that ends with this link.
+    fn keep(&self, task: JoinHandle<()>) {
+        self.consumers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+    }
+
     /// One channel per shard with prefetch 1: the shard (so each of its sessions) has at most
     /// one unsettled message here, and single-active-consumer makes this the only consumer
-    /// across processes until it goes away.
-    async fn consume(
+    /// across processes until it goes away (or gives the shard back, see [`balance`]).
+    pub(super) async fn consume(
         &self,
-        shard: &str,
-        sender: mpsc::UnboundedSender<AmqpDelivery>,
-    ) -> Result<JoinHandle<()>, BackendError> {
+        shard: Arc<ShardConsumer>,
+        sender: mpsc::UnboundedSender<Incoming>,
+    ) -> Result<(), BackendError> {
         let channel = self.channel().await?;
         let qos = channel.basic_qos(1, BasicQosOptions::default()).await;
         self.check(qos)?;
         let consumer = channel
             .basic_consume(
-                short(shard, "queue name")?,
+                short(&shard.queue, "queue name")?,
                 "".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
             .await;
         let mut consumer = self.check(consumer)?;
+        *shard.channel.lock().await = Some(channel);
         let broken = Arc::clone(&self.broken);
-        let shard = shard.to_owned();
-        Ok(tokio::spawn(async move {
-            let _channel = channel;
+        self.keep(tokio::spawn(async move {
             while let Some(next) = consumer.next().await {
                 match next {
                     Ok(delivery) => {
-                        if sender.send(delivery).is_err() {
+                        shard.delivered();
+                        if sender.send((Arc::clone(&shard), delivery)).is_err() {
                             return; // the link is gone
                         }
                     }
+                    Err(e) if shard.releasing() => {
+                        tracing::debug!(shard = shard.queue, error = %e, "shard given back");
+                        return;
+                    }
                     Err(e) => {
-                        tracing::warn!(shard, error = %e, "rabbitmq consumer failed");
+                        tracing::warn!(shard = shard.queue, error = %e, "rabbitmq consumer failed");
                         break;
                     }
                 }
             }
+            if shard.releasing() {
+                return; // its channel was closed on purpose
+            }
             // Cancelled by the broker or the connection is gone: rebuild everything.
             broken.store(true, Ordering::Relaxed);
-        }))
+        }));
+        Ok(())
+    }
+
+    /// Counts this link among the replicas of `queue`: a consumer on its members queue, on a
+    /// channel kept for counting them.
+    async fn join_members(&self, queue: &str) -> Result<(), BackendError> {
+        let channel = self.channel().await?;
+        let members = members_queue(queue);
+        let options = QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        };
+        let declared = channel
+            .queue_declare(
+                short(&members, "queue name")?,
+                options,
+                FieldTable::default(),
+            )
+            .await;
+        self.check(declared)?;
+        let consumer = channel
+            .basic_consume(
+                short(&members, "queue name")?,
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        let mut consumer = self.check(consumer)?;
+        self.members.lock().await.insert(queue.to_owned(), channel);
+        // Nothing is ever published there; the stream only ends with the channel.
+        self.keep(tokio::spawn(async move {
+            while consumer.next().await.is_some() {}
+        }));
+        Ok(())
+    }
+
+    /// How many replicas consume `queue` now, this one included.
+    pub(super) async fn replicas(&self, queue: &str) -> Result<usize, BackendError> {
+        let members = self.members.lock().await;
+        let channel = members
+            .get(queue)
+            .ok_or_else(|| rabbit_err(format!("{queue}: not a member")))?;
+        let options = QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        };
+        let declared = channel
+            .queue_declare(
+                short(&members_queue(queue), "queue name")?,
+                options,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(rabbit_err)?;
+        Ok(declared.consumer_count() as usize)
     }
 }
 

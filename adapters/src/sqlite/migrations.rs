@@ -107,8 +107,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     -- head = 1 marks the messages a receiver may take: those with no session, and the first
     -- waiting message of each session. Receiving is then a range scan of a small index
     -- instead of a per-row search for earlier messages of the same session, which made every
-    -- receive O(backlog) once all sessions were busy. The triggers keep it true for every
-    -- writer, other processes (the dead-letter tool) included.
+    -- receive O(backlog) once all sessions were busy. An insert computes it (SqliteQueue's one
+    -- INSERT); the triggers move it on when a head leaves, whoever removes it.
     ALTER TABLE queue_messages ADD COLUMN head INTEGER NOT NULL DEFAULT 0;
     UPDATE queue_messages SET head = 1
      WHERE dead_lettered = 0 AND (session_id IS NULL OR NOT EXISTS (
@@ -116,17 +116,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
             WHERE e.queue = queue_messages.queue AND e.session_id = queue_messages.session_id
               AND e.dead_lettered = 0 AND e.seq < queue_messages.seq));
     CREATE INDEX ix_queue_messages_heads ON queue_messages (queue, seq) WHERE head = 1;
-
-    -- Whether a message that has just arrived on its queue leads its session there.
-    CREATE TRIGGER queue_messages_head_on_insert AFTER INSERT ON queue_messages
-    WHEN new.dead_lettered = 0
-    BEGIN
-        UPDATE queue_messages SET head = 1
-         WHERE seq = new.seq AND (new.session_id IS NULL OR NOT EXISTS (
-               SELECT 1 FROM queue_messages e
-                WHERE e.queue = new.queue AND e.session_id = new.session_id
-                  AND e.dead_lettered = 0 AND e.seq < new.seq));
-    END;
+    -- Receiving no longer reads it; every other query has the (queue, ...) unique index.
+    DROP INDEX ix_queue_messages_ready;
 
     -- A head that leaves (settled, or replaced) hands the lead to its session's next message.
     CREATE TRIGGER queue_messages_head_on_delete AFTER DELETE ON queue_messages

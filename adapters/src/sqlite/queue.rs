@@ -103,12 +103,17 @@ fn take(
     Ok(taken.into_iter().map(|(_, d)| d).collect())
 }
 
+/// A message arrives at its queue's tail, leading its session there (`head`, migration 5) if
+/// nothing of the session waits ahead of it.
 const INSERT: &str = "
-    INSERT INTO queue_messages (queue, message_id, session_id, body, properties, enqueued_at, visible_at_ms)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (queue, message_id) DO NOTHING";
+    INSERT INTO queue_messages (queue, message_id, session_id, body, properties, enqueued_at, visible_at_ms, head)
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?3 IS NULL OR NOT EXISTS (
+           SELECT 1 FROM queue_messages e
+            WHERE e.queue = ?1 AND e.session_id = ?3 AND e.dead_lettered = 0)
+    ON CONFLICT (queue, message_id) DO NOTHING";
 
-/// Enqueues a message unless its queue already holds one with its id.
-fn insert(conn: &Connection, queue: &str, message: &OutboundMessage) -> rusqlite::Result<()> {
+/// Enqueues a message unless its queue already holds one with its id; the rows inserted.
+fn insert(conn: &Connection, queue: &str, message: &OutboundMessage) -> rusqlite::Result<usize> {
     let properties = serde_json::to_string(&message.properties)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     conn.prepare_cached(INSERT)?.execute(params![
@@ -119,8 +124,7 @@ fn insert(conn: &Connection, queue: &str, message: &OutboundMessage) -> rusqlite
         properties,
         chrono::Utc::now().to_rfc3339(),
         now_ms()
-    ])?;
-    Ok(())
+    ])
 }
 
 fn delete(conn: &Connection, token: &str) -> rusqlite::Result<usize> {
@@ -373,16 +377,24 @@ impl QueueTransport for SqliteQueue {
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
                     .optional()?;
-                let Some((session_id, body, properties)) = row else { return Ok(false) };
+                let Some((session_id, body, properties_json)) = row else { return Ok(false) };
                 tx.execute(
                     "DELETE FROM queue_messages WHERE queue = ?1 AND message_id = ?2",
                     params![dlq, message_id],
                 )?;
-                tx.execute(
-                    "INSERT INTO queue_messages (queue, message_id, session_id, body, properties, enqueued_at, visible_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![queue, message_id, session_id, body, properties, chrono::Utc::now().to_rfc3339(), now_ms()],
-                )?;
+                let message = OutboundMessage {
+                    message_id: message_id.clone(),
+                    session_id,
+                    body,
+                    properties: properties(&properties_json),
+                };
+                if insert(&tx, &queue, &message)? != 1 {
+                    // Rolls back: the dead letter stays where it is.
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE),
+                        Some(format!("{queue} already holds a message {message_id}")),
+                    ));
+                }
                 tx.commit()?;
                 Ok(true)
             })
