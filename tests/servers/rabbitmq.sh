@@ -48,6 +48,9 @@ node_env() {
     export RABBITMQ_CONFIG_FILE="$STATE_DIR/rabbitmq.conf"
     export RABBITMQ_ADVANCED_CONFIG_FILE="$STATE_DIR/advanced.config"
     export RABBITMQ_ENABLED_PLUGINS_FILE="$STATE_DIR/enabled_plugins"
+    # No scheduler busy-waiting: on a small machine shared with the apps under test, spinning
+    # Erlang schedulers take CPU the apps need (RabbitMQ's runtime tuning guide: +sbwt none).
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
 }
 
 # A user of its own with a random password, so a test can tell whether the credentials of

@@ -33,7 +33,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 mod pipeline;
+mod push;
 mod rabbit;
+mod sqlite;
 
 /// The same limit as the real API (`functions/src/extract.rs`).
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -66,6 +68,8 @@ enum Command {
     Pipeline(pipeline::PipelineArgs),
     /// Raw RabbitMQ ceiling: durable quorum queue, persistent messages, publisher confirms.
     Rabbit(rabbit::RabbitArgs),
+    /// Raw SQLite ceiling: inserts into a fresh file with the embedded store's pragmas.
+    Sqlite(sqlite::SqliteArgs),
 }
 
 #[derive(clap::Args)]
@@ -94,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Load(args) => load(args).await,
         Command::Pipeline(args) => pipeline::pipeline(args).await,
         Command::Rabbit(args) => rabbit::rabbit(args).await,
+        Command::Sqlite(args) => sqlite::sqlite(args),
     }
 }
 

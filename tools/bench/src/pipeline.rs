@@ -8,7 +8,7 @@
 //! millisecond resolution of those columns, and the sustained throughput is the completed
 //! orders over the span from the first accept to the last persist, drain included.
 
-use crate::{ORDER_BODY, percentile_ms, round3};
+use crate::{ORDER_BODY, percentile_ms, push, round3};
 use anyhow::{Context, bail};
 use axum::http::header;
 use chrono::DateTime;
@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 
 #[derive(clap::Args)]
 pub struct PipelineArgs {
@@ -44,6 +45,10 @@ pub struct PipelineArgs {
     /// spent in a growing backlog.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
+    /// The hub (`ws://…/hubs/order-status`): one client per user listens, and the figures add
+    /// POST -> COMPLETED pushed to that client, per order.
+    #[arg(long)]
+    hub: Option<String>,
     /// A name for this run in the output (e.g. `embedded`, `servers`).
     #[arg(long, default_value = "pipeline")]
     label: String,
@@ -54,6 +59,8 @@ pub struct PipelineArgs {
 struct TaskResult {
     /// HTTP latency of each 202, in microseconds.
     accepted_us: Vec<u64>,
+    /// Each accepted order's correlation id and when its POST was sent.
+    sent: Vec<(String, Instant)>,
     /// Answers other than 202, by status code.
     statuses: BTreeMap<u16, u64>,
     transport_errors: u64,
@@ -106,13 +113,21 @@ pub async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     // Users unique to this run, so the rows counted are this run's only.
     let run = uuid::Uuid::new_v4().simple().to_string();
     let user_prefix = format!("bench-{}-", &run[..12]);
-    let mut auths = Vec::with_capacity(args.users);
+    let mut tokens = Vec::with_capacity(args.users);
     for i in 0..args.users {
         let base = &bases[i % bases.len()];
-        let token = dev_token(&client, base, &format!("{user_prefix}{i}")).await?;
-        auths.push(format!("Bearer {token}"));
+        tokens.push(dev_token(&client, base, &format!("{user_prefix}{i}")).await?);
     }
-    let auths = Arc::new(auths);
+    let listening = match &args.hub {
+        Some(hub) => Some(push::listen(hub, &tokens).await?),
+        None => None,
+    };
+    let auths = Arc::new(
+        tokens
+            .iter()
+            .map(|t| format!("Bearer {t}"))
+            .collect::<Vec<_>>(),
+    );
     let urls: Arc<Vec<String>> =
         Arc::new(bases.iter().map(|b| format!("{b}/api/orders")).collect());
 
@@ -156,9 +171,14 @@ pub async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
                     Err(e) => Err(e),
                 };
                 match outcome {
-                    Ok((status, _)) if status.as_u16() == 202 => {
+                    Ok((status, body)) if status.as_u16() == 202 => {
                         let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                         result.accepted_us.push(us);
+                        let answer: serde_json::Value =
+                            serde_json::from_slice(&body).unwrap_or_default();
+                        if let Some(cid) = answer["correlationId"].as_str() {
+                            result.sent.push((cid.to_owned(), sent));
+                        }
                     }
                     Ok((status, body)) => {
                         *result.statuses.entry(status.as_u16()).or_default() += 1;
@@ -183,6 +203,7 @@ pub async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     }
 
     let mut http_us: Vec<u64> = Vec::new();
+    let mut sent: Vec<(String, Instant)> = Vec::new();
     let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
     let mut transport_errors = 0u64;
     let mut first_transport_error = None;
@@ -190,6 +211,7 @@ pub async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     for task in tasks {
         let r = task.await.context("a load task panicked")?;
         http_us.extend(r.accepted_us);
+        sent.extend(r.sent);
         for (code, n) in r.statuses {
             *statuses.entry(code).or_default() += n;
         }
@@ -231,6 +253,22 @@ pub async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     let max = latencies.last().map_or(0.0, |&us| us as f64 / 1000.0);
     let (http_p50, http_p99) = (percentile_ms(&http_us, 50.0), percentile_ms(&http_us, 99.0));
     let backlog_at_stop = accepted.saturating_sub(persisted_at_stop);
+    let pushed = match listening {
+        Some((pushes, listeners)) => {
+            let pushed = push_latencies(&pushes, &sent).await;
+            listeners.iter().for_each(JoinHandle::abort);
+            Some(pushed)
+        }
+        None => None,
+    };
+    let push_figures = pushed.as_ref().map(|(latencies, missing)| {
+        serde_json::json!({
+            "pushed": latencies.len(),
+            "missing": missing,
+            "p50_ms": round3(percentile_ms(latencies, 50.0)),
+            "p99_ms": round3(percentile_ms(latencies, 99.0)),
+        })
+    });
 
     println!(
         "PIPELINE label={} urls={} users={} connections={} rate={} load_seconds={:.1} accepted={} errors={} \
@@ -265,6 +303,12 @@ pub async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
          written right after that commit), ms resolution; orders/s = completed / (last \
          completed_at - first created_at), drain included"
     );
+    if let Some(push) = &push_figures {
+        println!(
+            "PUSH POST sent -> COMPLETED received by the user's hub client: pushed={} missing={} p50={}ms p99={}ms",
+            push["pushed"], push["missing"], push["p50_ms"], push["p99_ms"]
+        );
+    }
     if backlog_at_stop > completed / 10 {
         println!(
             "NOTE the intake outran the processing: {backlog_at_stop} accepted orders were still \
@@ -323,9 +367,31 @@ pub async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
             "http_p99_ms": round3(http_p99),
             "complete": complete,
             "latency": "accept->persisted",
+            "push": push_figures,
         })
     );
     Ok(())
+}
+
+/// Per accepted order, POST sent -> COMPLETED pushed, in microseconds (sorted), waiting a
+/// little for the last pushes; and how many never came.
+async fn push_latencies(pushes: &push::Pushes, sent: &[(String, Instant)]) -> (Vec<u64>, usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sent.iter().any(|(cid, _)| pushes.arrived(cid).is_none()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut latencies: Vec<u64> = sent
+        .iter()
+        .filter_map(|(cid, at)| {
+            pushes
+                .arrived(cid)
+                .map(|arrived| arrived.saturating_duration_since(*at))
+        })
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .collect();
+    latencies.sort_unstable();
+    let missing = sent.len() - latencies.len();
+    (latencies, missing)
 }
 
 async fn dev_token(client: &reqwest::Client, base: &str, user: &str) -> anyhow::Result<String> {
