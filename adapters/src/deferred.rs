@@ -13,8 +13,8 @@ use orders_core::ids::{CorrelationId, OrderId, OrderRef, UserId};
 use orders_core::order::{FailedOrder, FailureRecorded, NewOrder, Order, SavedOrder};
 use orders_core::paging::{Page, PageRequest};
 use orders_core::ports::{
-    BackendError, DeadLetter, Delivery, IdempotencyRecord, MessagePublisher, NotificationFanout,
-    OrderStore, OutboundMessage, QueueTransport, Settlement, WorkflowState,
+    BackendError, Backlog, DeadLetter, Delivery, IdempotencyRecord, MessagePublisher,
+    NotificationFanout, OrderStore, OutboundMessage, QueueTransport, Settlement, WorkflowState,
 };
 use orders_core::status::TrackedStatus;
 use std::sync::{Arc, Weak};
@@ -261,6 +261,9 @@ impl<T: QueueTransport + ?Sized> QueueTransport for Deferred<T> {
     }
     async fn renew_lock(&self, delivery: &Delivery) -> Result<(), BackendError> {
         self.get()?.renew_lock(delivery).await
+    }
+    async fn backlog(&self, queue: &str) -> Result<Backlog, BackendError> {
+        self.get()?.backlog(queue).await
     }
     async fn dead_letters(
         &self,

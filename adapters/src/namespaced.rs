@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use orders_core::ports::{
-    BackendError, DeadLetter, Delivery, MessagePublisher, OutboundMessage, QueueTransport,
+    BackendError, Backlog, DeadLetter, Delivery, MessagePublisher, OutboundMessage, QueueTransport,
     Settlement,
 };
 use std::sync::Arc;
@@ -94,6 +94,10 @@ impl QueueTransport for Namespaced {
 
     async fn renew_lock(&self, delivery: &Delivery) -> Result<(), BackendError> {
         self.inner.renew_lock(&self.inner_delivery(delivery)).await
+    }
+
+    async fn backlog(&self, queue: &str) -> Result<Backlog, BackendError> {
+        self.inner.backlog(&self.name(queue)).await
     }
 
     async fn dead_letters(

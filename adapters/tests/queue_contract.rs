@@ -359,6 +359,26 @@ async fn complete_publishes_the_outputs(b: Backend) {
     }
 }
 
+async fn the_backlog_counts_waiting_messages(b: Backend) {
+    let queue = queue_name("backlog");
+    assert_eq!(b.queue.backlog(&queue).await.unwrap().depth, 0);
+    let sessions = b.sessions(&["a", "b"]);
+    let before = chrono::Utc::now() - chrono::Duration::seconds(2);
+    publish(&b, &queue, "m-1", Some(&sessions[0])).await;
+    publish(&b, &queue, "m-2", Some(&sessions[0])).await;
+    publish(&b, &queue, "m-3", Some(&sessions[1])).await;
+    let backlog = b.queue.backlog(&queue).await.unwrap();
+    assert_eq!(backlog.depth, 3);
+    match b.kind {
+        Kind::Sqlite => {
+            let oldest = backlog.oldest.expect("the oldest message's time");
+            assert!(oldest >= before && oldest <= chrono::Utc::now());
+        }
+        // A broker tells no message's age without taking it.
+        Kind::Rabbit { .. } => assert_eq!(backlog.oldest, None),
+    }
+}
+
 async fn dead_letters_are_listed_and_replayed(b: Backend) {
     let queue = queue_name("dlq");
     let session = &b.sessions(&["carol"])[0];
@@ -552,6 +572,7 @@ macro_rules! contract {
                 sessions_are_fifo_one_at_a_time,
                 a_batch_holds_one_message_per_session,
                 complete_publishes_the_outputs,
+                the_backlog_counts_waiting_messages,
                 dead_letters_are_listed_and_replayed,
                 the_dead_letter_subqueue_delivers_and_parks,
                 settling_twice_or_an_unknown_token_fails,

@@ -252,6 +252,15 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
+/// How far behind a queue's receivers are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Messages waiting on the queue (a dead-letter subqueue's parked ones left out).
+    pub depth: u64,
+    /// When the oldest of them was enqueued, where the broker can tell without taking it.
+    pub oldest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// A queue broker as the local Functions host drives it: at-least-once delivery with locks,
 /// delivery counts, per-session FIFO (one message of a session in flight at a time, in order),
 /// and a dead-letter store. The embedded SQLite queue and RabbitMQ implement it.
@@ -287,6 +296,8 @@ pub trait QueueTransport: MessagePublisher {
     /// Extends the lock of a delivery still being processed, as the Functions host renews
     /// locks up to `maxAutoLockRenewalDuration`. An error when the lock is already lost.
     async fn renew_lock(&self, delivery: &Delivery) -> Result<(), BackendError>;
+    /// How many messages wait on `queue`, and since when.
+    async fn backlog(&self, queue: &str) -> Result<Backlog, BackendError>;
     /// Dead-lettered messages of `queue`, oldest first.
     async fn dead_letters(
         &self,

@@ -44,6 +44,8 @@ pub struct Settings {
     /// `API_CORS_ORIGINS`: exact origins of an SPA served elsewhere (Azure static hosting);
     /// none means same-origin only, as the local host serves the SPA.
     pub cors_origins: Vec<String>,
+    /// `API_MAX_CONCURRENT_REQUESTS`: API requests in progress at once; more are shed (503).
+    pub max_concurrent_requests: usize,
 }
 
 impl Settings {
@@ -102,6 +104,7 @@ impl Settings {
             idempotency_ttl: env.seconds("IDEMPOTENCY_TTL_SECS", 86_400, 60..=604_800)?,
             log_json: env.choice("LOG_FORMAT", "text", &["text", "json"])? == "json",
             cors_origins: env.origins("API_CORS_ORIGINS")?,
+            max_concurrent_requests: env.ranged("API_MAX_CONCURRENT_REQUESTS", 512, 1..=100_000)?,
         })
     }
 }

@@ -11,6 +11,7 @@ mod host_version;
 mod idempotency;
 mod intake;
 pub mod problem;
+mod shed;
 pub mod trace_context;
 pub mod triggers;
 

@@ -12,6 +12,7 @@
 //!   RabbitMQ extensions do ([`extensions`], [`sessions`], [`trigger`]).
 
 pub mod app_dir;
+mod backlog;
 pub mod child;
 pub mod extensions;
 pub mod front_door;
@@ -187,7 +188,9 @@ pub async fn start(
         .await
         .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
     let port = listener.local_addr()?.port();
-    let mut router = front_door::router(&app, handler, site);
+    let backlogs = backlog::Backlogs::new(Arc::clone(&transport), trigger_queues(&app));
+    let mut router =
+        backlog::router(Arc::new(backlogs)).merge(front_door::router(&app, handler, site));
     if let Some(hub) = &hub {
         router = router.merge(signalr_hub::router(Arc::clone(hub), &[]));
     }
@@ -237,6 +240,17 @@ async fn embedded_hub(state: &AppState, limits: Limits) -> anyhow::Result<Arc<Hu
     let hub = Hub::new(Arc::clone(&state.auth), lookup, limits, source.name());
     signalr_hub::spawn_fanout(&hub, source);
     Ok(hub)
+}
+
+/// The queues the app's functions are triggered by.
+fn trigger_queues(app: &FunctionApp) -> Vec<String> {
+    app.functions
+        .iter()
+        .filter_map(|f| match &f.trigger {
+            Trigger::Queue(binding) => Some(binding.queue.clone()),
+            Trigger::Http { .. } => None,
+        })
+        .collect()
 }
 
 fn spawn_triggers(

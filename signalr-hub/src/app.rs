@@ -113,7 +113,8 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
 
 async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
     let text = hub.metrics.render(hub.registry.len(), hub.registry.users());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
 /// Builds the hub from settings: validator, status lookup, fan-out subscription.

@@ -6,7 +6,6 @@ use crate::metrics::Metrics;
 use crate::protocol;
 use orders_adapters::memory::FanoutMessage;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 use tokio::sync::{broadcast, mpsc};
 
@@ -61,7 +60,7 @@ pub async fn run(source: FanoutSource, registry: Arc<Registry>, metrics: Arc<Met
     match source {
         FanoutSource::Redis(mut receiver) => {
             while let Some(message) = receiver.recv().await {
-                metrics.fanout_backlog.store(receiver.len() as u64, Relaxed);
+                metrics.fanout_backlog.set(receiver.len() as i64);
                 deliver(&registry, &metrics, &message);
             }
             tracing::warn!("the Redis fan-out subscription ended");
@@ -69,11 +68,11 @@ pub async fn run(source: FanoutSource, registry: Arc<Registry>, metrics: Arc<Met
         FanoutSource::Memory(mut receiver) => loop {
             match receiver.recv().await {
                 Ok(message) => {
-                    metrics.fanout_backlog.store(receiver.len() as u64, Relaxed);
+                    metrics.fanout_backlog.set(receiver.len() as i64);
                     deliver(&registry, &metrics, &message);
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    metrics.fanout_dropped.fetch_add(missed, Relaxed);
+                    metrics.fanout_dropped.inc_by(missed);
                     tracing::warn!(missed, "the hub fell behind the in-process fan-out");
                 }
                 Err(broadcast::error::RecvError::Closed) => break,

@@ -1,130 +1,167 @@
-//! Counters for `/hubs/metrics` (Prometheus text format) and the health probe.
+//! The hub's metrics, for `/hubs/metrics` (Prometheus text format, by `prometheus-client`) and
+//! the health probe.
 
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-#[derive(Debug, Default)]
+/// A gauge of seconds.
+type Seconds = Gauge<f64, AtomicU64>;
+
 pub struct Metrics {
-    pub connections_opened: AtomicU64,
-    pub connections_closed: AtomicU64,
-    pub messages_received: AtomicU64,
-    pub invocations: AtomicU64,
-    pub notifications_received: AtomicU64,
-    pub notifications_delivered: AtomicU64,
-    pub slow_clients_closed: AtomicU64,
-    pub protocol_errors: AtomicU64,
+    registry: Registry,
+    connections: Gauge,
+    users: Gauge,
+    pub connections_opened: Counter,
+    pub connections_closed: Counter,
+    pub messages_received: Counter,
+    pub invocations: Counter,
+    pub notifications_received: Counter,
+    pub notifications_delivered: Counter,
+    pub slow_clients_closed: Counter,
+    pub protocol_errors: Counter,
     /// Fan-out messages lost because this replica fell behind the in-process channel.
-    pub fanout_dropped: AtomicU64,
+    pub fanout_dropped: Counter,
     /// Messages received from the fan-out subscription and not yet handed to connections.
-    pub fanout_backlog: AtomicU64,
+    pub fanout_backlog: Gauge,
     /// Time from taking a message off the subscription to queueing it on every local
-    /// connection of its user (microseconds): last and maximum.
-    pub fanout_lag_last_us: AtomicU64,
-    pub fanout_lag_max_us: AtomicU64,
+    /// connection of its user: last and longest.
+    fanout_lag: Seconds,
+    fanout_lag_max: Seconds,
+    fanout_lag_max_us: AtomicU64,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("signalr_hub");
+        let mut gauge = |name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let (connections, users, fanout_backlog) = (
+            gauge("connections", "Open connections on this replica."),
+            gauge("users", "Distinct users connected to this replica."),
+            gauge(
+                "fanout_backlog",
+                "Fan-out messages waiting to be dispatched.",
+            ),
+        );
+        // Counters are exposed with the `_total` suffix.
+        let mut counter = |name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        let connections_opened = counter("connections_opened", "Connections created.");
+        let connections_closed = counter("connections_closed", "Connections ended.");
+        let messages_received = counter("messages_received", "Hub protocol records received.");
+        let invocations = counter("invocations", "Hub method invocations.");
+        let notifications_received = counter(
+            "notifications_received",
+            "Notifications taken from the fan-out channel.",
+        );
+        let notifications_delivered = counter(
+            "notifications_delivered",
+            "Notifications queued to a connection (one per connection).",
+        );
+        let slow_clients_closed = counter(
+            "slow_clients_closed",
+            "Connections closed because their send queue was full.",
+        );
+        let protocol_errors = counter(
+            "protocol_errors",
+            "Connections closed for a protocol violation or a limit.",
+        );
+        let fanout_dropped = counter(
+            "fanout_dropped",
+            "Fan-out messages this replica fell too far behind to see.",
+        );
+        let mut seconds = |name: &str, help: &str| {
+            let gauge = Seconds::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let fanout_lag = seconds(
+            "fanout_lag_seconds",
+            "Dispatch time of the last fan-out message.",
+        );
+        let fanout_lag_max = seconds(
+            "fanout_lag_max_seconds",
+            "Longest dispatch time of a fan-out message.",
+        );
+        Metrics {
+            registry,
+            connections,
+            users,
+            connections_opened,
+            connections_closed,
+            messages_received,
+            invocations,
+            notifications_received,
+            notifications_delivered,
+            slow_clients_closed,
+            protocol_errors,
+            fanout_dropped,
+            fanout_backlog,
+            fanout_lag,
+            fanout_lag_max,
+            fanout_lag_max_us: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Metrics {
-    pub fn incr(counter: &AtomicU64) {
-        counter.fetch_add(1, Relaxed);
+    pub fn incr(counter: &Counter) {
+        counter.inc();
     }
 
     pub fn record_lag(&self, micros: u64) {
-        self.fanout_lag_last_us.store(micros, Relaxed);
-        self.fanout_lag_max_us.fetch_max(micros, Relaxed);
+        self.fanout_lag.set(micros as f64 / 1e6);
+        let longest = self
+            .fanout_lag_max_us
+            .fetch_max(micros, Relaxed)
+            .max(micros);
+        self.fanout_lag_max.set(longest as f64 / 1e6);
     }
 
     pub fn render(&self, connections: usize, users: usize) -> String {
+        self.connections.set(connections as i64);
+        self.users.set(users as i64);
         let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            ));
-        };
-        let get = |c: &AtomicU64| c.load(Relaxed).to_string();
-        let secs = |c: &AtomicU64| format!("{:.6}", c.load(Relaxed) as f64 / 1e6);
-        metric(
-            "signalr_hub_connections",
-            "gauge",
-            "Open connections on this replica.",
-            connections.to_string(),
-        );
-        metric(
-            "signalr_hub_users",
-            "gauge",
-            "Distinct users connected to this replica.",
-            users.to_string(),
-        );
-        metric(
-            "signalr_hub_connections_opened_total",
-            "counter",
-            "Connections created.",
-            get(&self.connections_opened),
-        );
-        metric(
-            "signalr_hub_connections_closed_total",
-            "counter",
-            "Connections ended.",
-            get(&self.connections_closed),
-        );
-        metric(
-            "signalr_hub_messages_received_total",
-            "counter",
-            "Hub protocol records received.",
-            get(&self.messages_received),
-        );
-        metric(
-            "signalr_hub_invocations_total",
-            "counter",
-            "Hub method invocations.",
-            get(&self.invocations),
-        );
-        metric(
-            "signalr_hub_notifications_received_total",
-            "counter",
-            "Notifications taken from the fan-out channel.",
-            get(&self.notifications_received),
-        );
-        metric(
-            "signalr_hub_notifications_delivered_total",
-            "counter",
-            "Notifications queued to a connection (one per connection).",
-            get(&self.notifications_delivered),
-        );
-        metric(
-            "signalr_hub_slow_clients_closed_total",
-            "counter",
-            "Connections closed because their send queue was full.",
-            get(&self.slow_clients_closed),
-        );
-        metric(
-            "signalr_hub_protocol_errors_total",
-            "counter",
-            "Connections closed for a protocol violation or a limit.",
-            get(&self.protocol_errors),
-        );
-        metric(
-            "signalr_hub_fanout_dropped_total",
-            "counter",
-            "Fan-out messages this replica fell too far behind to see.",
-            get(&self.fanout_dropped),
-        );
-        metric(
-            "signalr_hub_fanout_backlog",
-            "gauge",
-            "Fan-out messages waiting to be dispatched.",
-            get(&self.fanout_backlog),
-        );
-        metric(
-            "signalr_hub_fanout_lag_seconds",
-            "gauge",
-            "Dispatch time of the last fan-out message.",
-            secs(&self.fanout_lag_last_us),
-        );
-        metric(
-            "signalr_hub_fanout_lag_max_seconds",
-            "gauge",
-            "Longest dispatch time of a fan-out message.",
-            secs(&self.fanout_lag_max_us),
-        );
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_prometheus_text_format() {
+        let metrics = Metrics::default();
+        Metrics::incr(&metrics.notifications_delivered);
+        metrics.record_lag(1500);
+        metrics.record_lag(500);
+        let text = metrics.render(3, 2);
+        for line in [
+            "# TYPE signalr_hub_connections gauge",
+            "signalr_hub_connections 3",
+            "signalr_hub_users 2",
+            "signalr_hub_notifications_delivered_total 1",
+            "signalr_hub_fanout_lag_seconds 0.0005",
+            "signalr_hub_fanout_lag_max_seconds 0.0015",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
     }
 }

@@ -51,6 +51,7 @@ COMMON: dict[str, Row] = {
 HANDLER: dict[str, Row] = {
     **COMMON,
     "API_CORS_ORIGINS": ("*", {}),
+    "API_MAX_CONCURRENT_REQUESTS": ("0", {}),
     "FUNCTIONS_CUSTOMHANDLER_PORT": ("http", {}),
     "IDEMPOTENCY_TTL_SECS": ("5", {}),
     "QUEUE_NAMESPACE": "any prefix of queue names",

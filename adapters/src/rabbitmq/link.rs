@@ -319,6 +319,27 @@ impl Link {
         Ok(())
     }
 
+    /// Messages ready on the shards of `queue` (declared first, so a new queue counts 0).
+    pub(super) async fn depth(&self, queue: &str) -> Result<u64, BackendError> {
+        self.declare(queue).await?;
+        let channel = self.channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let mut depth = 0;
+        for shard in 0..self.shards {
+            let name = shard_queue(queue, shard);
+            let declared = channel
+                .queue_declare(short(&name, "queue name")?, passive, FieldTable::default())
+                .await
+                .map_err(|e| rabbit_err(format!("{name}: {e}")))?;
+            depth += u64::from(declared.message_count());
+        }
+        let _ = channel.close(200, "counted".into()).await;
+        Ok(depth)
+    }
+
     /// How many replicas consume `queue` now, this one included.
     pub(super) async fn replicas(&self, queue: &str) -> Result<usize, BackendError> {
         let members = self.members.lock().await;

@@ -57,8 +57,9 @@ use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use lapin::types::AMQPValue;
 use link::{Link, shard_for};
 use orders_core::ports::{
-    BackendError, DEAD_LETTER_DESCRIPTION, DEAD_LETTER_REASON, DEAD_LETTER_SUFFIX, DeadLetter,
-    Delivery, MessagePublisher, OutboundMessage, QueueTransport, Settlement, dead_letter_queue,
+    BackendError, Backlog, DEAD_LETTER_DESCRIPTION, DEAD_LETTER_REASON, DEAD_LETTER_SUFFIX,
+    DeadLetter, Delivery, MessagePublisher, OutboundMessage, QueueTransport, Settlement,
+    dead_letter_queue,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -306,6 +307,15 @@ impl QueueTransport for RabbitQueue {
                 "the delivery's lock was lost (settled, or its connection closed)",
             )),
         }
+    }
+
+    /// The ready messages of every shard; the broker tells no message's age without a get.
+    async fn backlog(&self, queue: &str) -> Result<Backlog, BackendError> {
+        let depth = self.link().await?.depth(queue).await?;
+        Ok(Backlog {
+            depth,
+            oldest: None,
+        })
     }
 
     async fn dead_letters(

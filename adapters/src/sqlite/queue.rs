@@ -9,8 +9,8 @@
 use super::SqliteStore;
 use async_trait::async_trait;
 use orders_core::ports::{
-    BackendError, DEAD_LETTER_SUFFIX, DeadLetter, Delivery, MessagePublisher, OutboundMessage,
-    QueueTransport, Settlement, dead_letter_queue,
+    BackendError, Backlog, DEAD_LETTER_SUFFIX, DeadLetter, Delivery, MessagePublisher,
+    OutboundMessage, QueueTransport, Settlement, dead_letter_queue,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Arc;
@@ -201,17 +201,7 @@ impl SqliteQueue {
 
     /// Messages waiting on `queue` (a dead-letter subqueue's parked ones left out).
     pub async fn depth(&self, queue: &str) -> Result<u64, BackendError> {
-        let queue = queue.to_owned();
-        self.store
-            .with_conn(move |conn| {
-                conn.query_row(
-                    "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1 AND dead_lettered = 0",
-                    [queue],
-                    |r| r.get::<_, i64>(0),
-                )
-            })
-            .await
-            .map(|n| n as u64)
+        self.backlog(queue).await.map(|b| b.depth)
     }
 }
 
@@ -323,6 +313,30 @@ impl QueueTransport for SqliteQueue {
                 "the delivery's lock was lost (expired or settled)",
             ))
         }
+    }
+
+    /// The oldest waiting message leads its session, so the heads index finds it.
+    async fn backlog(&self, queue: &str) -> Result<Backlog, BackendError> {
+        let queue = queue.to_owned();
+        let (depth, oldest) = self
+            .store
+            .with_conn(move |conn| {
+                let depth = conn
+                    .prepare_cached("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1 AND dead_lettered = 0")?
+                    .query_row([&queue], |r| r.get::<_, i64>(0))?;
+                let oldest = conn
+                    .prepare_cached("SELECT enqueued_at FROM queue_messages WHERE queue = ?1 AND head = 1 ORDER BY seq LIMIT 1")?
+                    .query_row([&queue], |r| r.get::<_, String>(0))
+                    .optional()?;
+                Ok((depth, oldest))
+            })
+            .await?;
+        Ok(Backlog {
+            depth: depth as u64,
+            oldest: oldest
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
+        })
     }
 
     async fn dead_letters(

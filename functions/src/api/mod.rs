@@ -10,6 +10,7 @@ mod products;
 use crate::app::AppState;
 use crate::extract::MAX_BODY_BYTES;
 use crate::problem::ApiError;
+use crate::shed::{InProgress, shed_load};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
@@ -24,8 +25,6 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
     let mut api = Router::new()
-        .route("/api/health", get(health::ready))
-        .route("/api/health/live", get(health::live))
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/products", get(products::list))
         .route("/api/products/{product_id}", get(products::get))
@@ -37,6 +36,13 @@ pub fn router(state: AppState) -> Router {
     if state.dev_tokens.is_some() {
         api = api.route("/dev/token", post(dev_token::issue));
     }
+    // Health probes and the host's invocations are never shed: the probes must tell a busy
+    // service from a dead one, and the host bounds its invocations itself.
+    let in_progress = InProgress::at_most(state.settings.max_concurrent_requests);
+    let api = api
+        .route_layer(axum::middleware::from_fn_with_state(in_progress, shed_load))
+        .route("/api/health", get(health::ready))
+        .route("/api/health/live", get(health::live));
     let cors = cors(&state.settings.cors_origins);
     api.merge(crate::triggers::router())
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
