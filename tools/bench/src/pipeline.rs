@@ -373,12 +373,23 @@ pub async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Per accepted order, POST sent -> COMPLETED pushed, in microseconds (sorted), waiting a
-/// little for the last pushes; and how many never came.
+/// Per accepted order, POST sent -> COMPLETED pushed, in microseconds (sorted); and how many
+/// never came. The notifier may still be draining its own queue after the last persist, so
+/// this waits for as long as pushes keep arriving, and gives up after 10 s without one.
 async fn push_latencies(pushes: &push::Pushes, sent: &[(String, Instant)]) -> (Vec<u64>, usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sent.iter().any(|(cid, _)| pushes.arrived(cid).is_none()) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let waiting = || {
+        sent.iter()
+            .filter(|(cid, _)| pushes.arrived(cid).is_none())
+            .count()
+    };
+    let (mut left, mut progress) = (waiting(), Instant::now());
+    while left > 0 && progress.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now_left = waiting();
+        if now_left < left {
+            progress = Instant::now();
+        }
+        left = now_left;
     }
     let mut latencies: Vec<u64> = sent
         .iter()
