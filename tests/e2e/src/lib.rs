@@ -76,6 +76,34 @@ async fn spawn_hosts(
     hosts
 }
 
+/// Waits until every replica's handler has its queue connected, as a readiness probe would: a
+/// handler answers at once but refuses orders (503) until then, and on a busy broker connecting
+/// can take seconds. (Redis may be down on purpose in some tests, so only the queue counts.)
+async fn wait_for_queue(bases: &[String]) {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for base in bases {
+        loop {
+            let health: Option<Value> = match client.get(format!("{base}/api/health")).send().await
+            {
+                Ok(res) => res.json().await.ok(),
+                Err(_) => None,
+            };
+            let connected = health
+                .as_ref()
+                .is_some_and(|h| h["dependencies"]["queue"]["connected"] == true);
+            if connected {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{base}: the queue is not connected after 60 s: {health:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
 fn bases(hosts: &[RunningHost]) -> Vec<String> {
     hosts
         .iter()
@@ -178,6 +206,7 @@ impl System {
         let settings =
             Settings::from_lookup(&|name| map.get(name).cloned()).expect("valid settings");
         let hosts = spawn_hosts(mode, &env, &settings).await;
+        wait_for_queue(&bases(&hosts)).await;
         System {
             mode,
             bases: bases(&hosts),
@@ -198,6 +227,7 @@ impl System {
         }
         self.hosts = spawn_hosts(self.mode, &self.env, &self.settings).await;
         self.bases = bases(&self.hosts);
+        wait_for_queue(&self.bases).await;
     }
 
     /// The next replica's base URL: requests spread over all replicas, no stickiness.
