@@ -111,6 +111,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         // The SPA (storage static website) calls the API from this other origin: the handler
         // answers its preflights and adds the CORS headers for it, and for no other origin.
         { name: 'API_CORS_ORIGINS', value: spaOrigin }
+        // Past this many API requests in progress, the handler sheds load: 503 + Retry-After.
+        { name: 'API_MAX_CONCURRENT_REQUESTS', value: '512' }
         { name: 'SQL_PROVIDER', value: 'sqlserver' }
         { name: 'SQLSERVER_CONNECTION_STRING', value: sqlConnectionString }
         { name: 'SQLSERVER_AUTH', value: 'entra' }
