@@ -12,6 +12,7 @@ use orders_core::events::OrderAccepted;
 use orders_core::order::{FailedOrder, FailureRecorded, NewOrder, OrderLine};
 use orders_core::paging::PageRequest;
 use orders_core::ports::{CatalogSource, ErrorKind, OrderStore};
+use orders_core::product::BillingPeriod;
 use orders_core::{CorrelationId, Money, OrderRef, OrderStatus, ProductId, UserId};
 use std::sync::Arc;
 
@@ -58,12 +59,20 @@ fn user(name: &str) -> UserId {
     UserId::parse(format!("{name}-{}", CorrelationId::new_random())).unwrap()
 }
 
+/// A line with its seeded product's billing period (one-time for a product not in the seed), as
+/// intake prices it.
 fn line(product: &str, cents: i64, quantity: u32) -> OrderLine {
+    let product_id = ProductId::parse(product).unwrap();
+    let billing_period = orders_adapters::seed::products()
+        .into_iter()
+        .find(|p| p.product_id == product_id)
+        .map_or(BillingPeriod::OneTime, |p| p.billing_period);
     OrderLine {
-        product_id: ProductId::parse(product).unwrap(),
+        product_id,
         product_name: format!("{product} practice exams"),
         unit_price: Money::from_cents(cents),
         quantity,
+        billing_period,
     }
 }
 
@@ -106,6 +115,50 @@ async fn saves_and_finds_an_order_by_id_and_correlation_id(b: Backend) {
             "lines in order, with name and price at purchase time"
         );
     }
+}
+
+/// Lines store no billing period: they read back with their product's, whichever the message said.
+async fn a_line_reads_back_with_its_products_billing_period(b: Backend) {
+    let alice = user("alice");
+    let stated = |product, billing_period| OrderLine {
+        billing_period,
+        ..line(product, 100, 1)
+    };
+    let order = new_order(
+        &alice,
+        vec![
+            stated("AZ-104", BillingPeriod::OneTime),
+            stated("AZ-305", BillingPeriod::Monthly),
+            stated("SAA-C03", BillingPeriod::Monthly),
+            stated("AZ-500", BillingPeriod::Yearly),
+        ],
+    );
+    let saved = b.store.save_order(&order).await.unwrap();
+    let found = b
+        .store
+        .find_order(&alice, OrderRef::Id(saved.order_id))
+        .await
+        .unwrap()
+        .expect("found");
+    let periods: Vec<_> = found.lines.iter().map(|l| l.billing_period).collect();
+    assert_eq!(
+        periods,
+        [
+            BillingPeriod::Monthly,
+            BillingPeriod::Quarterly,
+            BillingPeriod::Yearly,
+            BillingPeriod::OneTime
+        ]
+    );
+    let listed = b
+        .store
+        .list_orders(&alice, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.items[0].lines, found.lines,
+        "listing reads them alike"
+    );
 }
 
 async fn saving_the_same_correlation_id_twice_writes_once(b: Backend) {
@@ -382,6 +435,7 @@ macro_rules! contract {
         mod $backend {
             contract!(@cases $backend #[$attr]
                 saves_and_finds_an_order_by_id_and_correlation_id,
+                a_line_reads_back_with_its_products_billing_period,
                 saving_the_same_correlation_id_twice_writes_once,
                 concurrent_saves_of_one_order_make_one_row,
                 only_the_owner_sees_or_deletes_an_order,

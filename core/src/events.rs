@@ -153,6 +153,7 @@ mod tests {
     use super::*;
     use crate::ids::ProductId;
     use crate::money::Money;
+    use crate::product::BillingPeriod;
 
     fn accepted() -> OrderAccepted {
         OrderAccepted {
@@ -163,6 +164,7 @@ mod tests {
                 product_name: "Azure Administrator".into(),
                 unit_price: Money::from_cents(2699),
                 quantity: 2,
+                billing_period: BillingPeriod::Monthly,
             }],
             accepted_at: Utc::now(),
             traceparent: None,
@@ -177,6 +179,7 @@ mod tests {
         assert_eq!(value["type"], "OrderAccepted");
         assert_eq!(value["version"], 1);
         assert_eq!(value["items"][0]["unitPriceCents"], 2699);
+        assert_eq!(value["items"][0]["billingPeriod"], "monthly");
         assert_eq!(OrderAccepted::from_json(json.as_bytes()).unwrap(), event);
     }
 

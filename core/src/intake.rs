@@ -88,6 +88,7 @@ pub fn price_lines(
                 product_name: p.name.clone(),
                 unit_price: p.unit_price(),
                 quantity,
+                billing_period: p.billing_period,
             })
         })
         .collect())
@@ -99,6 +100,7 @@ mod tests {
     use crate::catalog::tests::product;
     use crate::money::Money;
     use crate::order::order_total;
+    use crate::product::BillingPeriod;
 
     fn catalog() -> Catalog {
         Catalog::new(vec![
@@ -120,6 +122,7 @@ mod tests {
         let lines = price_lines(&[line("az-104", 2), line("SAA-C03", 1)], &catalog()).unwrap();
         assert_eq!(lines[0].product_id.as_str(), "AZ-104");
         assert_eq!(lines[0].unit_price, Money::from_cents(2699));
+        assert_eq!(lines[0].billing_period, BillingPeriod::Monthly);
         assert_eq!(order_total(&lines), Money::from_cents(2699 * 3));
     }
 

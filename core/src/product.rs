@@ -3,6 +3,8 @@
 use crate::ids::ProductId;
 use crate::money::Money;
 use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use thiserror::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -13,7 +15,14 @@ pub enum BillingPeriod {
     OneTime,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown billing period {0:?}")]
+pub struct UnknownBillingPeriod(pub String);
+
 impl BillingPeriod {
+    /// The periods that charge again, shortest first; one-time never does.
+    pub const RECURRING: [BillingPeriod; 3] = [Self::Monthly, Self::Quarterly, Self::Yearly];
+
     pub fn as_str(self) -> &'static str {
         match self {
             BillingPeriod::Monthly => "monthly",
@@ -22,11 +31,16 @@ impl BillingPeriod {
             BillingPeriod::OneTime => "one-time",
         }
     }
+}
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Monthly, Self::Quarterly, Self::Yearly, Self::OneTime]
+impl FromStr for BillingPeriod {
+    type Err = UnknownBillingPeriod;
+    fn from_str(s: &str) -> Result<Self, UnknownBillingPeriod> {
+        Self::RECURRING
             .into_iter()
-            .find(|p| p.as_str() == raw)
+            .chain([Self::OneTime])
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownBillingPeriod(s.to_owned()))
     }
 }
 
@@ -52,5 +66,24 @@ impl Product {
     /// What a customer pays per unit today: the list price less the discount.
     pub fn unit_price(&self) -> Money {
         self.price.discounted(self.discount_percent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn billing_periods_parse_from_their_api_strings_only() {
+        use BillingPeriod::{Monthly, OneTime, Quarterly, Yearly};
+        for period in [Monthly, Quarterly, Yearly, OneTime] {
+            assert_eq!(period.as_str().parse(), Ok(period));
+            let json = serde_json::to_string(&period).unwrap();
+            assert_eq!(json, format!("\"{}\"", period.as_str()));
+        }
+        assert_eq!(
+            "Monthly".parse::<BillingPeriod>(),
+            Err(UnknownBillingPeriod("Monthly".into()))
+        );
     }
 }

@@ -7,6 +7,7 @@ use futures::SinkExt;
 use orders_core::events::Notification;
 use orders_core::order::{NewOrder, OrderLine};
 use orders_core::ports::{NotificationFanout, OrderStore};
+use orders_core::product::BillingPeriod;
 use orders_core::{CorrelationId, Money, OrderStatus, ProductId, UserId};
 use serde_json::json;
 use signalr_hub::Limits;
@@ -321,6 +322,7 @@ async fn get_current_status_falls_back_to_sql_for_the_owner_only() {
                 product_name: "Azure Administrator".into(),
                 unit_price: Money::from_cents(2699),
                 quantity: 1,
+                billing_period: BillingPeriod::Monthly,
             }],
             accepted_at: chrono::Utc::now(),
         })

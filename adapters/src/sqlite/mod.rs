@@ -171,7 +171,9 @@ fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
         image_url: row.get(4)?,
         price: Money::from_cents(row.get(5)?),
         discount_percent: row.get(6)?,
-        billing_period: BillingPeriod::parse(&period).ok_or_else(|| invalid(7, period))?,
+        billing_period: period
+            .parse::<BillingPeriod>()
+            .map_err(|e| invalid(7, e.to_string()))?,
         is_subscription: row.get(8)?,
         is_active: row.get(9)?,
     })

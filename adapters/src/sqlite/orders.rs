@@ -54,18 +54,20 @@ fn order_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Order> {
 
 fn load_lines(conn: &Connection, order: &mut Order) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
-        "SELECT p.product_id, i.product_name, i.unit_price_cents, i.quantity
+        "SELECT p.product_id, i.product_name, i.unit_price_cents, i.quantity, p.billing_period
          FROM order_items i JOIN products p ON p.id = i.product_id
          WHERE i.order_id = ?1 ORDER BY i.id",
     )?;
     order.lines = stmt
         .query_map([order.order_id.get()], |row| {
             let id: String = row.get(0)?;
+            let period: String = row.get(4)?;
             Ok(OrderLine {
                 product_id: ProductId::parse(&id).map_err(|e| conversion(0, e))?,
                 product_name: row.get(1)?,
                 unit_price: Money::from_cents(row.get(2)?),
                 quantity: row.get(3)?,
+                billing_period: period.parse().map_err(|e| conversion(4, e))?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

@@ -9,7 +9,7 @@ mod orders;
 mod pool;
 
 use orders_core::ports::{BackendError, CatalogSource, ErrorKind};
-use orders_core::product::{BillingPeriod, Product};
+use orders_core::product::Product;
 use orders_core::secret::Secret;
 use orders_core::{Money, ProductId};
 use pool::{Client, Connector, Pool};
@@ -255,8 +255,7 @@ fn product_from_row(row: &Row) -> Result<Product, DbError> {
         image_url: get::<&str>(row, 4)?.to_owned(),
         price: Money::from_cents(get(row, 5)?),
         discount_percent: get(row, 6)?,
-        billing_period: BillingPeriod::parse(period)
-            .ok_or_else(|| invalid("billing period", period))?,
+        billing_period: period.parse().map_err(|e| invalid("billing period", e))?,
         is_subscription: get(row, 8)?,
         is_active: get(row, 9)?,
     })

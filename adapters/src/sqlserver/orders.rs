@@ -54,7 +54,8 @@ async fn load_lines(client: &mut Client, orders: &mut [Order]) -> Result<(), DbE
         return Ok(());
     }
     let mut query = Query::new(format!(
-        "SELECT i.order_id, p.product_id, i.product_name, i.unit_price_cents, i.quantity
+        "SELECT i.order_id, p.product_id, i.product_name, i.unit_price_cents, i.quantity,
+                p.billing_period
          FROM order_items i JOIN products p ON p.id = i.product_id
          WHERE i.order_id IN ({}) ORDER BY i.order_id, i.id",
         Query::placeholders(1, orders.len())
@@ -66,11 +67,13 @@ async fn load_lines(client: &mut Client, orders: &mut [Order]) -> Result<(), DbE
         let order_id: i64 = get(&row, 0)?;
         let product: &str = get(&row, 1)?;
         let quantity: i64 = get(&row, 4)?;
+        let period: &str = get(&row, 5)?;
         let line = OrderLine {
             product_id: ProductId::parse(product).map_err(|e| invalid("product id", e))?,
             product_name: get::<&str>(&row, 2)?.to_owned(),
             unit_price: Money::from_cents(get(&row, 3)?),
             quantity: u32::try_from(quantity).map_err(|e| invalid("quantity", e))?,
+            billing_period: period.parse().map_err(|e| invalid("billing period", e))?,
         };
         if let Some(order) = orders.iter_mut().find(|o| o.order_id.get() == order_id) {
             order.lines.push(line);

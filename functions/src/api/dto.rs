@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use orders_core::CorrelationId;
 use orders_core::OrderStatus;
-use orders_core::order::{FailedOrder, Order, OrderLine, order_total};
+use orders_core::order::{Charges, FailedOrder, Order, OrderLine, charges};
 use orders_core::paging::Page;
 use orders_core::product::Product;
 use orders_core::status::TrackedStatus;
@@ -88,6 +88,7 @@ pub struct OrderItemDto {
     pub unit_price: String,
     pub unit_price_cents: i64,
     pub quantity: u32,
+    pub billing_period: &'static str,
 }
 
 impl From<OrderLine> for OrderItemDto {
@@ -98,6 +99,7 @@ impl From<OrderLine> for OrderItemDto {
             unit_price: line.unit_price.to_string(),
             unit_price_cents: line.unit_price.cents(),
             quantity: line.quantity,
+            billing_period: line.billing_period.as_str(),
         }
     }
 }
@@ -113,10 +115,49 @@ pub struct OrderDto {
     pub completed_at: Option<DateTime<Utc>>,
     pub total: Option<String>,
     pub total_cents: Option<i64>,
+    #[serde(flatten)]
+    pub charges: ChargesDto,
     pub currency: &'static str,
     pub items: Vec<OrderItemDto>,
     /// Why the order FAILED (its message was dead-lettered); null otherwise.
     pub failure: Option<FailureDto>,
+}
+
+/// What is due today and what then recurs per billing period; null and empty while no items are
+/// known, like `total`.
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargesDto {
+    /// Every line's first charge: equals `total`.
+    pub due_today: Option<String>,
+    pub due_today_cents: Option<i64>,
+    pub recurring: Vec<RecurringDto>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecurringDto {
+    pub billing_period: &'static str,
+    pub amount: String,
+    pub amount_cents: i64,
+}
+
+impl From<Charges> for ChargesDto {
+    fn from(charges: Charges) -> Self {
+        ChargesDto {
+            due_today: Some(charges.due_today.to_string()),
+            due_today_cents: Some(charges.due_today.cents()),
+            recurring: charges
+                .recurring
+                .into_iter()
+                .map(|(period, amount)| RecurringDto {
+                    billing_period: period.as_str(),
+                    amount: amount.to_string(),
+                    amount_cents: amount.cents(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -136,6 +177,7 @@ impl From<Order> for OrderDto {
             completed_at: order.completed_at,
             total: Some(order.total.to_string()),
             total_cents: Some(order.total.cents()),
+            charges: charges(&order.lines).into(),
             currency: orders_core::money::CURRENCY,
             items: order.lines.into_iter().map(Into::into).collect(),
             failure: None,
@@ -145,7 +187,8 @@ impl From<Order> for OrderDto {
 
 impl From<FailedOrder> for OrderDto {
     fn from(failed: FailedOrder) -> Self {
-        let total = order_total(&failed.order.items);
+        let charges = charges(&failed.order.items);
+        let total = charges.due_today;
         OrderDto {
             order_id: None,
             correlation_id: failed.order.correlation_id,
@@ -154,6 +197,7 @@ impl From<FailedOrder> for OrderDto {
             completed_at: None,
             total: Some(total.to_string()),
             total_cents: Some(total.cents()),
+            charges: charges.into(),
             currency: orders_core::money::CURRENCY,
             items: failed.order.items.into_iter().map(Into::into).collect(),
             failure: Some(FailureDto {
@@ -175,6 +219,7 @@ impl OrderDto {
             completed_at: None,
             total: None,
             total_cents: None,
+            charges: ChargesDto::default(),
             currency: orders_core::money::CURRENCY,
             items: Vec::new(),
             failure: None,

@@ -1,6 +1,7 @@
 //! `TestApp::spawn()`: the real handler on a random port with a throwaway data directory.
 
 use orders_adapters::sqlite::{SqliteQueue, SqliteStore};
+use orders_core::catalog::Catalog;
 use orders_core::order::{NewOrder, OrderLine};
 use orders_core::ports::OrderStore;
 use orders_core::{CorrelationId, Money, OrderId, ProductId, UserId};
@@ -110,15 +111,21 @@ impl TestApp {
         product: &str,
         quantity: u32,
     ) -> (OrderId, CorrelationId) {
+        let product_id = ProductId::parse(product).unwrap();
+        let billing_period = Catalog::new(orders_adapters::seed::products())
+            .get(&product_id)
+            .expect("a seeded product")
+            .billing_period;
         let cid = CorrelationId::new_random();
         let order = NewOrder {
             correlation_id: cid,
             user_id: UserId::parse(user).unwrap(),
             lines: vec![OrderLine {
-                product_id: ProductId::parse(product).unwrap(),
+                product_id,
                 product_name: format!("{product} prep"),
                 unit_price: Money::from_cents(1999),
                 quantity,
+                billing_period,
             }],
             accepted_at: chrono::Utc::now(),
         };

@@ -1,5 +1,8 @@
 use crate::helpers::{TestApp, one_item, problem};
+use orders_adapters::sqlite::SqliteQueue;
+use orders_core::ports::QueueTransport;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 #[tokio::test]
 async fn placing_an_order_answers_202_with_location_and_queues_it() {
@@ -126,12 +129,127 @@ async fn persisted_orders_are_served_from_sql_with_their_items() {
         assert_eq!(order["status"], "COMPLETED");
         assert_eq!(order["total"], "59.97");
         assert_eq!(order["totalCents"], 5997);
+        assert_eq!(order["dueToday"], "59.97");
+        assert_eq!(order["dueTodayCents"], 5997);
+        assert_eq!(
+            order["recurring"],
+            json!([{ "billingPeriod": "monthly", "amount": "59.97", "amountCents": 5997 }])
+        );
         assert!(order["createdAt"].is_string() && order["completedAt"].is_string());
         assert_eq!(
             order["items"],
-            json!([{ "productId": "AZ-104", "productName": "AZ-104 prep", "unitPrice": "19.99", "unitPriceCents": 1999, "quantity": 3 }])
+            json!([{ "productId": "AZ-104", "productName": "AZ-104 prep", "unitPrice": "19.99", "unitPriceCents": 1999, "quantity": 3, "billingPeriod": "monthly" }])
         );
     }
+}
+
+async fn order(app: &TestApp, token: &str, reference: &str) -> Value {
+    let res = app
+        .get(&format!("/api/orders/{reference}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// Invokes `function` with `event` on its trigger `binding`, as the Functions host does.
+async fn invoke(app: &TestApp, function: &str, binding: &str, event: &str) {
+    let res = app
+        .post(&format!("/{function}"))
+        .json(&json!({ "Data": { binding: event }, "Metadata": { "DeliveryCount": 1 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{function}");
+}
+
+#[tokio::test]
+async fn an_order_says_what_is_due_today_and_what_recurs_per_billing_period() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice").await;
+    // Final unit prices: AZ-104 26.99 and AZ-900 19.99 monthly, AZ-305 119.99 quarterly,
+    // SAA-C03 199.99 yearly, AZ-500 14.24 one-time.
+    let items = json!({ "items": [
+        { "productId": "SAA-C03", "quantity": 1 },
+        { "productId": "AZ-500", "quantity": 1 },
+        { "productId": "AZ-104", "quantity": 2 },
+        { "productId": "AZ-305", "quantity": 1 },
+        { "productId": "AZ-900", "quantity": 1 },
+    ] });
+    let accepted: Value = app.place_order(&token, items).await.json().await.unwrap();
+    let cid = accepted["correlationId"].as_str().unwrap();
+
+    let in_flight = order(&app, &token, cid).await;
+    assert_eq!(in_flight["status"], "ACCEPTED");
+    assert_eq!(in_flight["dueToday"], Value::Null);
+    assert_eq!(in_flight["dueTodayCents"], Value::Null);
+    assert_eq!(in_flight["recurring"], json!([]));
+
+    let queue = SqliteQueue::new(app.store().await);
+    let delivery = queue
+        .receive("order.accepted", 1, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .remove(0);
+    invoke(&app, "OrderProcess", "order", &delivery.body).await;
+
+    let completed = order(&app, &token, cid).await;
+    assert_eq!(completed["status"], "COMPLETED");
+    let periods: Vec<&Value> = completed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| &item["billingPeriod"])
+        .collect();
+    assert_eq!(
+        periods,
+        ["yearly", "one-time", "monthly", "quarterly", "monthly"]
+    );
+    let due_today = 19_999 + 1_424 + 2 * 2_699 + 11_999 + 1_999;
+    assert_eq!(completed["dueTodayCents"], due_today);
+    assert_eq!(completed["dueToday"], "408.19");
+    assert_eq!(
+        completed["totalCents"], due_today,
+        "total is what is due today"
+    );
+    assert_eq!(
+        completed["recurring"],
+        json!([
+            { "billingPeriod": "monthly", "amount": "73.97", "amountCents": 7_397 },
+            { "billingPeriod": "quarterly", "amount": "119.99", "amountCents": 11_999 },
+            { "billingPeriod": "yearly", "amount": "199.99", "amountCents": 19_999 },
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_failed_order_is_priced_from_its_message_where_lines_without_a_period_are_one_time() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice").await;
+    let cid = orders_core::CorrelationId::new_random().to_string();
+    // The first line is as an older intake enqueued it: no billingPeriod.
+    let event = json!({
+        "type": "OrderAccepted", "version": 1, "correlationId": cid, "userId": "alice",
+        "acceptedAt": "2026-11-25T10:00:00Z",
+        "items": [
+            { "productId": "AZ-104", "productName": "Azure Administrator", "unitPriceCents": 2699, "quantity": 2 },
+            { "productId": "SAA-C03", "productName": "Solutions Architect", "unitPriceCents": 19999, "quantity": 1, "billingPeriod": "yearly" },
+        ]
+    });
+    invoke(&app, "OrderFailed", "failed", &event.to_string()).await;
+
+    let failed = order(&app, &token, &cid).await;
+    assert_eq!(failed["status"], "FAILED");
+    assert_eq!(failed["items"][0]["billingPeriod"], "one-time");
+    assert_eq!(failed["items"][1]["billingPeriod"], "yearly");
+    assert_eq!(failed["dueToday"], "253.97");
+    assert_eq!(failed["dueTodayCents"], 25_397);
+    assert_eq!(
+        failed["recurring"],
+        json!([{ "billingPeriod": "yearly", "amount": "199.99", "amountCents": 19_999 }])
+    );
 }
 
 #[tokio::test]

@@ -4,12 +4,14 @@
 use orders_core::events::{IntegrationEvent, OrderAccepted};
 use orders_core::order::OrderLine;
 use orders_core::ports::OutboundMessage;
+use orders_core::product::BillingPeriod;
 use orders_core::{CorrelationId, Money, ProductId, UserId};
 use orders_e2e::System;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// An order of one `product` at 10.00 a month (whatever the catalog says: the message is made up).
 fn accepted(user: &str, product: &str) -> OrderAccepted {
     OrderAccepted {
         correlation_id: CorrelationId::new_random(),
@@ -19,6 +21,7 @@ fn accepted(user: &str, product: &str) -> OrderAccepted {
             product_name: format!("{product} prep"),
             unit_price: Money::from_cents(1000),
             quantity: 1,
+            billing_period: BillingPeriod::Monthly,
         }],
         accepted_at: chrono::Utc::now(),
         traceparent: None,
@@ -106,6 +109,10 @@ async fn a_poison_order_ends_failed_for_its_owner_and_completes_when_retried(sys
     );
     assert_eq!(failed["items"][0]["productId"], "NEW-1");
     assert_eq!(failed["totalCents"], 1000);
+    assert_eq!(
+        failed["recurring"],
+        json!([{ "billingPeriod": "monthly", "amount": "10.00", "amountCents": 1000 }])
+    );
     assert_eq!(failed["orderId"], Value::Null);
     assert_eq!(
         system.order(&dave, &cid).await.0,
