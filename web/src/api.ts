@@ -2,6 +2,7 @@
 // from the session, 401 -> signed out.
 import type { Accepted, DevToken, Order, Page, Problem, Product } from "./types";
 import { currentToken, signOut } from "./auth/session";
+import { configureProbe, reportAnswered, reportUnanswered } from "./connectivity";
 
 export class ApiError extends Error {
   constructor(
@@ -26,6 +27,7 @@ let apiBase = "";
 
 export function setApiBase(base: string): void {
   apiBase = base.replace(/\/+$/, "");
+  configureProbe(apiBase);
 }
 
 interface RequestOptions {
@@ -67,8 +69,10 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
     });
   } catch (e) {
     if ((e as Error).name === "AbortError") throw e;
+    reportUnanswered();
     throw new ApiError(0, { title: "Network error", detail: "The server could not be reached." });
   }
+  reportAnswered();
   const requestId = res.headers.get("x-request-id");
   let text = "";
   try {

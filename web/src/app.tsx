@@ -6,6 +6,8 @@ import { hubState, notificationCount } from "./hub";
 import { href, navigate, route as routeStore, type Route } from "./router";
 import { useStore } from "./store";
 import { toasts } from "./toast";
+import { checkoutProblem } from "./checkout";
+import { reach } from "./connectivity";
 import { PageTitle } from "./components";
 import { Catalog } from "./views/Catalog";
 import { ProductView } from "./views/ProductView";
@@ -68,7 +70,7 @@ function Header({ config, current }: { config: AppConfig; current: string }) {
           <span class="brand-mark" aria-hidden="true">
             C
           </span>
-          Contoso Shop
+          <span class="brand-name">Contoso Shop</span>
         </a>
         <nav class="main-nav" aria-label="Main">
           {link("/products", "Catalog", "nav-catalog")}
@@ -76,9 +78,12 @@ function Header({ config, current }: { config: AppConfig; current: string }) {
             "/cart",
             "Cart",
             "nav-cart",
-            <span class="count" data-testid="cart-count" aria-label={`${count} items`}>
-              {count}
-            </span>,
+            <>
+              <span class="count" data-testid="cart-count">
+                {count}
+              </span>
+              <span class="visually-hidden">{count === 1 ? "item" : "items"}</span>
+            </>,
           )}
           {link("/orders", "Orders", "nav-orders")}
         </nav>
@@ -86,7 +91,7 @@ function Header({ config, current }: { config: AppConfig; current: string }) {
           <ConnectionIndicator />
           {user ? (
             <>
-              <span class="user" data-testid="signed-in-user" title="Signed in">
+              <span class="user" data-testid="signed-in-user" title={`Signed in as ${user.userId}`}>
                 {user.userId}
               </span>
               <button type="button" class="link-button" data-testid="signout" onClick={doSignOut}>
@@ -100,6 +105,7 @@ function Header({ config, current }: { config: AppConfig; current: string }) {
           )}
         </div>
       </div>
+      <Toast />
     </header>
   );
 }
@@ -151,15 +157,53 @@ function Page({ config, route }: { config: AppConfig; route: Route }) {
   }
 }
 
-function Toasts() {
-  const list = useStore(toasts);
+/** One short confirmation, as a strip of the sticky header: it never covers the page. */
+function Toast() {
+  const t = useStore(toasts);
   return (
-    <div class="toasts" role="status" aria-live="polite" data-testid="toasts">
-      {list.map((t) => (
+    <div class="toast-slot" role="status" aria-live="polite" data-testid="toasts">
+      {t && (
         <p class="toast" key={t.id}>
           {t.text}
+          {t.action && (
+            <a class="toast-action" href={t.action.href} data-testid="toast-action">
+              {t.action.label}
+            </a>
+          )}
         </p>
-      ))}
+      )}
+    </div>
+  );
+}
+
+const REACH_TEXT = {
+  offline: "You are offline. The shop shows what it has and reconnects when your connection is back.",
+  down: "The shop's server is not answering. It is not your connection; we keep trying and reconnect by ourselves.",
+} as const;
+
+/** Outages, said plainly: offline or server down, and a checkout that did not go through. */
+function OutageBanner({ current }: { current: string }) {
+  const r = useStore(reach);
+  const problem = useStore(checkoutProblem);
+  if (r === "ok" && !problem) return null;
+  return (
+    <div class="outage" data-testid="outage" data-state={r}>
+      {r !== "ok" && (
+        <p class="outage-reach" role="status" data-testid="outage-reach">
+          {REACH_TEXT[r]}
+        </p>
+      )}
+      {problem && (
+        <div class="outage-order" role="alert" data-testid="order-not-placed">
+          <strong>{problem.title}.</strong> {problem.detail}
+          {current !== "cart" && (
+            <>
+              {" "}
+              <a href={href("/cart")}>Go to your cart</a>
+            </>
+          )}
+        </div>
+      )}
     </div>
   );
 }
@@ -176,12 +220,12 @@ export function App({ config }: { config: AppConfig }) {
       </a>
       <Header config={config} current={route.path[0]} />
       <main id="main" tabIndex={-1}>
+        <OutageBanner current={route.path[0]} />
         <Page config={config} route={route} />
       </main>
       <footer class="foot">
         <p>Contoso Shop · certification prep for every cloud · demo</p>
       </footer>
-      <Toasts />
     </>
   );
 }

@@ -4,7 +4,7 @@
 // for their next sign-in, so the next person at this browser never sees it.
 import type { Product } from "./types";
 import { Store, readJson, writeJson } from "./store";
-import { lineCents, sumCents } from "./money";
+import { type Charges, charges, lineCents } from "./money";
 import { session } from "./auth/session";
 
 export interface CartLine {
@@ -67,17 +67,19 @@ session.subscribe((s) => {
   save(mine);
 });
 
-function clampQuantity(q: number): number {
+export function clampQuantity(q: number): number {
   if (!Number.isFinite(q)) return 1;
   return Math.min(MAX_QUANTITY, Math.max(1, Math.floor(q)));
 }
 
-export function addToCart(p: Product, quantity = 1): void {
+/** Adds to the cart; returns the line's quantity now (at most MAX_QUANTITY). */
+export function addToCart(p: Product, quantity = 1): number {
   const lines = cart.get();
   const existing = lines.find((l) => l.productId === p.productId);
   if (existing) {
-    save(lines.map((l) => (l === existing ? { ...l, quantity: clampQuantity(l.quantity + quantity) } : l)));
-    return;
+    const total = clampQuantity(existing.quantity + quantity);
+    save(lines.map((l) => (l === existing ? { ...l, quantity: total } : l)));
+    return total;
   }
   if (lines.length >= MAX_LINES) throw new Error(`A cart holds at most ${MAX_LINES} different products.`);
   save([
@@ -94,6 +96,7 @@ export function addToCart(p: Product, quantity = 1): void {
       quantity: clampQuantity(quantity),
     },
   ]);
+  return clampQuantity(quantity);
 }
 
 export function setQuantity(productId: string, quantity: number): void {
@@ -108,8 +111,8 @@ export function clearCart(): void {
   save([]);
 }
 
-export function cartTotalCents(lines: CartLine[]): number {
-  return sumCents(lines.map((l) => lineCents(l.unitCents, l.quantity)));
+export function cartCharges(lines: CartLine[]): Charges {
+  return charges(lines.map((l) => ({ billingPeriod: l.billingPeriod, cents: lineCents(l.unitCents, l.quantity) })));
 }
 
 export function cartCount(lines: CartLine[]): number {

@@ -2,10 +2,17 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import type { ErrorMessage } from "./errors";
 import type { OrderStatus, Product } from "./types";
-import { formatCents, periodLabel } from "./money";
+import { type Charges, formatCents, periodLabel, perPeriod } from "./money";
 import { href, route } from "./router";
+import { reach } from "./connectivity";
 
+/** An error, with Try again when `onRetry` is given; a read that got no answer is retried by
+ * itself as soon as the shop answers again. */
 export function ErrorBox({ error, onRetry }: { error: ErrorMessage; onRetry?: () => void }) {
+  useEffect(() => {
+    if (!onRetry || !error.unreachable) return;
+    return reach.subscribe((r) => r === "ok" && onRetry());
+  }, [error, onRetry]);
   return (
     <div class="error" role="alert" data-testid="error">
       <strong class="error-title">{error.title}</strong>
@@ -21,7 +28,7 @@ export function ErrorBox({ error, onRetry }: { error: ErrorMessage; onRetry?: ()
             Sign in again
           </a>
         )}
-        {onRetry && (
+        {onRetry && error.retriable !== false && (
           <button type="button" class="button secondary" onClick={onRetry}>
             Try again
           </button>
@@ -78,7 +85,16 @@ function imageSrc(url: string): string {
   return url.startsWith("/") && !url.startsWith("//") ? url.slice(1) : url;
 }
 
-export function ProductImage({ product, size = "md" }: { product: Product; size?: "md" | "lg" }) {
+/** `eager` for images in the first screenful: lazy loading would delay the page's largest paint. */
+export function ProductImage({
+  product,
+  size = "md",
+  eager = false,
+}: {
+  product: Product;
+  size?: "md" | "lg";
+  eager?: boolean;
+}) {
   return (
     <img
       class={`product-img product-img-${size}`}
@@ -86,7 +102,7 @@ export function ProductImage({ product, size = "md" }: { product: Product; size?
       alt={`${product.productId}: ${product.vendor}, ${product.category}`}
       width={320}
       height={160}
-      loading="lazy"
+      loading={eager ? "eager" : "lazy"}
       decoding="async"
       data-testid="product-image"
     />
@@ -101,10 +117,27 @@ export function Spinner({ label = "Loading…" }: { label?: string }) {
   );
 }
 
-/** The page heading; takes focus when the page changes so keyboard and screen-reader users land on it. */
+/** The text of a heading's children ("Sign in to see ", "your orders" -> one string). */
+function textOf(children: ComponentChildren): string {
+  if (typeof children === "string" || typeof children === "number") return String(children);
+  return Array.isArray(children) ? children.map(textOf).join("") : "";
+}
+
+let firstPage = true;
+
+/** The page heading and the tab's title. It takes focus when the user moves to another page, so
+ *  keyboard and screen-reader users land on it; not on the first page, where Tab starts at the top. */
 export function PageTitle({ children, focusKey }: { children: ComponentChildren; focusKey: string }) {
   const ref = useRef<HTMLHeadingElement>(null);
+  const text = textOf(children);
   useEffect(() => {
+    document.title = text ? `${text} · Contoso Shop` : "Contoso Shop";
+  }, [text]);
+  useEffect(() => {
+    if (firstPage) {
+      firstPage = false;
+      return;
+    }
     if (document.activeElement === document.body || document.activeElement?.closest("nav, header")) {
       ref.current?.focus({ preventScroll: true });
     }
@@ -121,4 +154,31 @@ export function formatTime(iso: string | null | undefined): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return "—";
   return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+}
+
+/** "Due today", then what recurs per billing period: never one total across periods. */
+export function ChargesSummary({ charges, currency }: { charges: Charges; currency: string }) {
+  return (
+    <div class="charges" data-testid="charges">
+      <p class="total">
+        Due today{" "}
+        <strong data-testid="due-today" data-cents={charges.dueTodayCents}>
+          {formatCents(charges.dueTodayCents, currency)}
+        </strong>
+      </p>
+      {charges.recurring.length > 0 && (
+        <p class="then" data-testid="recurring">
+          then{" "}
+          {charges.recurring.map((r, i) => (
+            <>
+              {i > 0 && ", "}
+              <span data-testid={`recurring-${r.billingPeriod}`} data-cents={r.cents}>
+                {formatCents(r.cents, currency)}/{perPeriod(r.billingPeriod)}
+              </span>
+            </>
+          ))}
+        </p>
+      )}
+    </div>
+  );
 }

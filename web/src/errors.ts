@@ -13,6 +13,10 @@ export interface ErrorMessage {
   signIn?: boolean;
   /** Products the API refused (404 on checkout). */
   productIds?: string[];
+  /** False when trying the same thing again cannot help (not found, invalid input). */
+  retriable?: boolean;
+  /** No answer came back: trying again helps as soon as the shop is reachable. */
+  unreachable?: boolean;
 }
 
 export type ErrorContext = "catalog" | "product" | "checkout" | "order" | "orders" | "delete" | "signin";
@@ -30,9 +34,11 @@ export function describeError(e: unknown, ctx: ErrorContext): ErrorMessage {
   const base = { field: p.field, retryAfter: e.retryAfter, reference: e.requestId };
   switch (e.status) {
     case 0:
-      return { ...base, title: "You seem to be offline", detail: "The shop's server could not be reached. Check your connection and try again." };
+      return navigator.onLine
+        ? { ...base, unreachable: true, title: "The shop is not answering", detail: "Our server could not be reached. It is not your connection; we keep trying." }
+        : { ...base, unreachable: true, title: "You are offline", detail: "Your device has no network connection. The shop reconnects when it is back." };
     case 400:
-      return { ...base, title: "Please check your input", detail: p.detail || "The request was not valid." };
+      return { ...base, retriable: false, title: "Please check your input", detail: p.detail || "The request was not valid." };
     case 401:
       return { ...base, title: "Please sign in again", detail: "Your session has expired or is no longer valid.", signIn: true };
     case 403:
@@ -41,9 +47,9 @@ export function describeError(e: unknown, ctx: ErrorContext): ErrorMessage {
       if (ctx === "checkout" && e.productIds.length) {
         return { ...base, productIds: e.productIds, title: "Some products are no longer available", detail: `Not available: ${e.productIds.join(", ")}. Remove them from your cart and try again.` };
       }
-      if (ctx === "product") return { ...base, title: "Product not found", detail: p.detail || "This product does not exist or is no longer sold." };
-      if (ctx === "order" || ctx === "delete") return { ...base, title: "Order not found", detail: "This order does not exist, was deleted, or belongs to someone else." };
-      return { ...base, title: "Not found", detail: p.detail || "Nothing here." };
+      if (ctx === "product") return { ...base, retriable: false, title: "Product not found", detail: "This product does not exist or is no longer sold." };
+      if (ctx === "order" || ctx === "delete") return { ...base, retriable: false, title: "Order not found", detail: "This order does not exist, was deleted, or belongs to someone else." };
+      return { ...base, retriable: false, title: "Not found", detail: p.detail || "Nothing here." };
     case 409:
       return { ...base, title: "Your order is still being submitted", detail: "The same checkout is already in progress. " + waitText(e.retryAfter ?? 1) };
     case 413:

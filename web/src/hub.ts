@@ -7,6 +7,7 @@ import { Store } from "./store";
 import { currentToken, session } from "./auth/session";
 import { applyOrder, applyStatus, forget, pendingCorrelationIds } from "./tracker";
 import { ApiError, getOrder } from "./api";
+import { reach } from "./connectivity";
 
 export type HubState = "offline" | "connecting" | "connected" | "reconnecting";
 
@@ -145,6 +146,12 @@ export function startHubForSession(): void {
     }
   };
   window.addEventListener("online", kick);
+  // The API answers again: reconnect now rather than when the backoff next fires.
+  reach.subscribe((r) => {
+    if (r !== "ok" || !session.get() || hubState.get() === "connected" || hubState.get() === "connecting") return;
+    restartDelay = 1000;
+    void stop().then(() => start());
+  });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") kick();
   });

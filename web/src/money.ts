@@ -33,3 +33,28 @@ const PERIOD: Record<string, string> = {
 export function periodLabel(billingPeriod: string): string {
   return PERIOD[billingPeriod] ?? billingPeriod;
 }
+
+/** The periods that recur, in the order the API lists them; one-time never recurs. */
+const RECURRING = ["monthly", "quarterly", "yearly"] as const;
+const PER: Record<string, string> = { monthly: "month", quarterly: "quarter", yearly: "year" };
+
+export interface Charges {
+  /** Every line's first charge: one-time lines and the first period of each subscription. */
+  dueTodayCents: number;
+  /** What recurs, per period, after today. */
+  recurring: { billingPeriod: string; cents: number }[];
+}
+
+/** What a set of priced lines costs today and per period after, as the API's order says. */
+export function charges(lines: { billingPeriod: string; cents: number }[]): Charges {
+  const recurring = RECURRING.map((billingPeriod) => ({
+    billingPeriod,
+    cents: sumCents(lines.filter((l) => l.billingPeriod === billingPeriod).map((l) => l.cents)),
+  })).filter((r) => lines.some((l) => l.billingPeriod === r.billingPeriod));
+  return { dueTodayCents: sumCents(lines.map((l) => l.cents)), recurring };
+}
+
+/** "monthly" -> "month", for "$34.99/month". */
+export function perPeriod(billingPeriod: string): string {
+  return PER[billingPeriod] ?? billingPeriod;
+}

@@ -1,7 +1,7 @@
 // What this browser knows about the user's orders' progress: status (forward-only), orderId and
 // when each step happened. Fed by the POST answer, the hub's Notifications and API reads; kept in
 // localStorage per user so a reload still shows the timeline.
-import type { Notification, Order, OrderStatus } from "./types";
+import type { ItemLine, Notification, Order, OrderStatus } from "./types";
 import { Store, readJson, writeJson } from "./store";
 import { session } from "./auth/session";
 
@@ -13,6 +13,8 @@ export interface Tracked {
   times: Partial<Record<OrderStatus, string>>;
   /** Where the latest status came from. */
   source: "checkout" | "hub" | "api";
+  /** What was submitted, shown until the API has the persisted order. */
+  items?: ItemLine[];
 }
 
 // As the server ranks them: a FAILED order that support retries may still complete.
@@ -87,7 +89,7 @@ function merged(
   return {
     ...all,
     [cid]: {
-      correlationId: cid,
+      ...cur,
       status: forward ? status : cur.status,
       orderId: newOrderId,
       times: newTimes,
@@ -105,6 +107,12 @@ export function applyStatus(n: Notification, source: Tracked["source"], at = new
   if (!cur || rank(n.status) > rank(cur.status)) times[n.status] = at;
   const next = merged(tracked.get(), n.correlationId, n.status, n.orderId ?? null, times, source);
   if (next !== tracked.get()) save(next);
+}
+
+/** Remembers what an accepted checkout submitted, so its order shows items from the start. */
+export function applySubmitted(cid: string, items: ItemLine[]): void {
+  const cur = tracked.get()[cid];
+  if (cur) save({ ...tracked.get(), [cid]: { ...cur, items } });
 }
 
 /** Applies what GET /api/orders/{ref} (or the list) says, with the server's times. */

@@ -31,6 +31,16 @@ export interface OrderItem {
   unitPrice: string;
   unitPriceCents: number;
   quantity: number;
+  billingPeriod: string;
+}
+
+/** An order line as the SPA shows it: what the API returns, or what a checkout submitted. */
+export type ItemLine = Omit<OrderItem, "unitPrice">;
+
+export interface Recurring {
+  billingPeriod: string;
+  amount: string;
+  amountCents: number;
 }
 
 export interface Order {
@@ -39,8 +49,14 @@ export interface Order {
   status: OrderStatus;
   createdAt: string | null;
   completedAt: string | null;
+  /** Equal to dueToday (kept under its first name). */
   total: string | null;
   totalCents: number | null;
+  /** Every line's first charge; null until the order is persisted. */
+  dueToday: string | null;
+  dueTodayCents: number | null;
+  /** What recurs after today, per billing period. */
+  recurring: Recurring[];
   currency: string;
   items: OrderItem[];
   /** Why the order FAILED (its message was dead-lettered); null otherwise. */

@@ -203,8 +203,12 @@ async function screenshot(page, name) {
   return file;
 }
 
-/** Serves the page a config.json that switches the SPA to OIDC sign-in at `authority`. */
-async function useOidcConfig(page, authority) {
+/** A page in a fresh context whose config.json switches the SPA to OIDC sign-in at `authority`.
+ *  The shop's service worker is blocked: requests it makes (config.json once it controls the page,
+ *  e.g. after the provider redirects back) never reach `page.route`. */
+async function oidcPage(browser, authority) {
+  const ctx = await browser.newContext({ serviceWorkers: "block" });
+  const page = await ctx.newPage();
   await page.route("**/config.json", (route) => route.fulfill({
     contentType: "application/json",
     body: JSON.stringify({
@@ -212,6 +216,7 @@ async function useOidcConfig(page, authority) {
       auth: { mode: "oidc", authority, clientId: "contoso-shop-spa", scope: "openid profile orders" },
     }),
   }));
+  return { ctx, page };
 }
 
 // ---- figures ---------------------------------------------------------------------------------
@@ -242,5 +247,5 @@ function stats(values) {
 
 module.exports = {
   ROOT, WEB_DIST, SCREENSHOTS, sleep, requireDist, freePort, startShop, devToken, api, ordersOf,
-  launchBrowser, useOidcConfig, watch, screenshot, distSize, stats,
+  launchBrowser, oidcPage, watch, screenshot, distSize, stats,
 };

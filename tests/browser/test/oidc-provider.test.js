@@ -11,7 +11,7 @@ const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const http = require("node:http");
-const { freePort, startShop, launchBrowser, requireDist, useOidcConfig } = require("../lib/shop");
+const { freePort, startShop, launchBrowser, requireDist, oidcPage } = require("../lib/shop");
 
 const T = 20_000;
 const AUDIENCE = "contoso-orders-api";
@@ -90,9 +90,7 @@ describe("OIDC end to end against a real provider (panva oidc-provider)", () => 
 
   /** A fresh browser signed in through the provider's login and consent pages. */
   async function signIn(user) {
-    const ctx = await browser.newContext();
-    const page = await ctx.newPage();
-    await useOidcConfig(page, provider.issuer);
+    const { ctx, page } = await oidcPage(browser, provider.issuer);
     await page.goto(`${shop.url}/#/signin`);
     await page.locator(sel("oidc-signin")).click();
     await page.locator('input[name="login"]').fill(user);

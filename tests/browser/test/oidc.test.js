@@ -8,7 +8,7 @@ const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const http = require("node:http");
-const { startShop, launchBrowser, requireDist, useOidcConfig } = require("../lib/shop");
+const { startShop, launchBrowser, requireDist, oidcPage } = require("../lib/shop");
 
 const T = 20_000;
 const b64url = (buf) => Buffer.from(buf).toString("base64url");
@@ -89,15 +89,9 @@ describe("OIDC sign-in (authorization code + PKCE) against a stand-in provider",
     await shop?.stop();
   });
 
-  async function oidcPage() {
-    const ctx = await browser.newContext();
-    const page = await ctx.newPage();
-    await useOidcConfig(page, idp.url);
-    return { ctx, page };
-  }
 
   it("signs in through the provider and keeps the access token", async () => {
-    const { ctx, page } = await oidcPage();
+    const { ctx, page } = await oidcPage(browser, idp.url);
     // From the cart (a page that calls no bearer endpoint: the dev-mode API would reject this
     // provider's token with a 401, which signs the user out again).
     await page.goto(`${shop.url}/#/cart`);
@@ -117,7 +111,7 @@ describe("OIDC sign-in (authorization code + PKCE) against a stand-in provider",
 
   it("refuses a callback whose state does not match", async () => {
     idp.tamperState = true;
-    const { ctx, page } = await oidcPage();
+    const { ctx, page } = await oidcPage(browser, idp.url);
     await page.goto(`${shop.url}/#/signin`);
     const exchangesBefore = idp.exchanges.length;
     await page.locator('[data-testid="oidc-signin"]').click();

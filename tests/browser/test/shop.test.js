@@ -189,7 +189,7 @@ describe("Contoso Shop SPA in a real browser", () => {
     await pageA.locator(sel("cart-line")).nth(1).waitFor({ timeout: T });
     assert.equal(await pageA.locator(`${sel("cart-line")}[data-product-id="AZ-104"] ${sel("cart-quantity")}`).inputValue(), "2");
     const lineCents = (await pageA.locator(sel("line-total")).evaluateAll((els) => els.map((e) => Number(e.dataset.cents))));
-    const totalCents = Number(await pageA.locator(sel("cart-total")).getAttribute("data-cents"));
+    const totalCents = Number(await pageA.locator(sel("due-today")).getAttribute("data-cents"));
     assert.equal(totalCents, lineCents.reduce((a, b) => a + b, 0));
     const [az104, scs] = await Promise.all(
       ["AZ-104", "SCS-C02"].map(async (id) => (await fetch(`${shop.url}/api/products/${id}`)).json()),

@@ -1,9 +1,9 @@
 import { useRef, useState } from "preact/hooks";
-import { cart, cartTotalCents, clearCart, MAX_QUANTITY, removeFromCart, setQuantity } from "../cart";
-import { checkout } from "../checkout";
-import { ErrorBox, PageTitle } from "../components";
+import { cart, cartCharges, type CartLine, clearCart, MAX_QUANTITY, removeFromCart, setQuantity } from "../cart";
+import { checkout, recordCheckoutFailure } from "../checkout";
+import { ChargesSummary, ErrorBox, PageTitle } from "../components";
 import { describeError, type ErrorMessage } from "../errors";
-import { formatCents, lineCents, periodLabel } from "../money";
+import { formatCents, lineCents, periodLabel, perPeriod } from "../money";
 import { href, navigate } from "../router";
 import { session } from "../auth/session";
 import { useStore } from "../store";
@@ -17,7 +17,7 @@ export function CartView() {
   const [notice, setNotice] = useState<string | null>(null);
   const busyRef = useRef(false);
   const currency = lines[0]?.currency ?? "USD";
-  const total = cartTotalCents(lines);
+  const charges = cartCharges(lines);
 
   const placeOrder = async () => {
     // Guard synchronously too: two clicks in one frame both see busy === false.
@@ -29,11 +29,12 @@ export function CartView() {
     try {
       const accepted = await checkout(lines, setNotice);
       clearCart();
-      toast("Order placed. Follow it live here.");
       navigate(href(`/orders/${accepted.correlationId}`));
+      toast("Order placed. Follow it live here.");
     } catch (e) {
       setNotice(null);
-      setError(describeError(e, "checkout"));
+      // An outage is shown on every page until an order goes through; other errors, here.
+      if (!recordCheckoutFailure(e)) setError(describeError(e, "checkout"));
     } finally {
       busyRef.current = false;
       setBusy(false);
@@ -71,41 +72,10 @@ export function CartView() {
                 )}
               </span>
             </div>
-            <div class="qty">
-              <button
-                type="button"
-                class="icon-button"
-                aria-label={`One fewer ${l.productId}`}
-                disabled={l.quantity <= 1 || busy}
-                onClick={() => setQuantity(l.productId, l.quantity - 1)}
-              >
-                −
-              </button>
-              <label class="visually-hidden" for={`qty-${l.productId}`}>
-                Quantity of {l.name}
-              </label>
-              <input
-                id={`qty-${l.productId}`}
-                type="number"
-                min={1}
-                max={MAX_QUANTITY}
-                value={l.quantity}
-                disabled={busy}
-                data-testid="cart-quantity"
-                onChange={(e) => setQuantity(l.productId, Number((e.target as HTMLInputElement).value))}
-              />
-              <button
-                type="button"
-                class="icon-button"
-                aria-label={`One more ${l.productId}`}
-                disabled={l.quantity >= MAX_QUANTITY || busy}
-                onClick={() => setQuantity(l.productId, l.quantity + 1)}
-              >
-                +
-              </button>
-            </div>
+            <QuantityField line={l} busy={busy} />
             <strong class="line-total" data-testid="line-total" data-cents={lineCents(l.unitCents, l.quantity)}>
               {formatCents(lineCents(l.unitCents, l.quantity), l.currency)}
+              {l.billingPeriod !== "one-time" && <span class="price-period">/{perPeriod(l.billingPeriod)}</span>}
             </strong>
             <button
               type="button"
@@ -121,10 +91,8 @@ export function CartView() {
         ))}
       </ul>
       <div class="cart-summary">
-        <p class="total">
-          Total <strong data-testid="cart-total" data-cents={total}>{formatCents(total, currency)}</strong>
-        </p>
-        <p class="hint">Prices per billing period; the order is charged at today's prices.</p>
+        <ChargesSummary charges={charges} currency={currency} />
+        <p class="hint">Subscriptions renew each period at the price shown until you cancel.</p>
         {error && <ErrorBox error={error} />}
         {error?.productIds && error.productIds.length > 0 && (
           <button
@@ -162,5 +130,75 @@ export function CartView() {
         )}
       </div>
     </section>
+  );
+}
+
+/** The quantity of a cart line: totals follow as the user types; an out-of-range value says why. */
+function QuantityField({ line, busy }: { line: CartLine; busy: boolean }) {
+  const [draft, setDraft] = useState<string | null>(null);
+  const [note, setNote] = useState<string | null>(null);
+  const id = `qty-${line.productId}`;
+  const apply = (raw: string, final: boolean) => {
+    const n = Number(raw);
+    if (raw.trim() === "" || !Number.isInteger(n) || n < 1) {
+      setNote(final ? null : "Enter a whole number from 1.");
+      if (final) setDraft(null);
+      return;
+    }
+    setNote(n > MAX_QUANTITY ? `At most ${MAX_QUANTITY} per product: set to ${MAX_QUANTITY}.` : null);
+    setQuantity(line.productId, n);
+    if (final || n > MAX_QUANTITY) setDraft(null);
+  };
+  const step = (q: number) => {
+    setNote(null);
+    setDraft(null);
+    setQuantity(line.productId, q);
+  };
+  return (
+    <div class="qty">
+      <button
+        type="button"
+        class="icon-button"
+        aria-label={`One fewer ${line.productId}`}
+        disabled={line.quantity <= 1 || busy}
+        onClick={() => step(line.quantity - 1)}
+      >
+        −
+      </button>
+      <label class="visually-hidden" for={id}>
+        Quantity of {line.name}
+      </label>
+      <input
+        id={id}
+        type="number"
+        inputMode="numeric"
+        min={1}
+        max={MAX_QUANTITY}
+        value={draft ?? line.quantity}
+        disabled={busy}
+        data-testid="cart-quantity"
+        aria-describedby={note ? `${id}-note` : undefined}
+        onInput={(e) => {
+          const raw = (e.target as HTMLInputElement).value;
+          setDraft(raw);
+          apply(raw, false);
+        }}
+        onBlur={(e) => apply((e.target as HTMLInputElement).value, true)}
+      />
+      <button
+        type="button"
+        class="icon-button"
+        aria-label={`One more ${line.productId}`}
+        disabled={line.quantity >= MAX_QUANTITY || busy}
+        onClick={() => step(line.quantity + 1)}
+      >
+        +
+      </button>
+      {note && (
+        <p class="field-note" id={`${id}-note`} role="status" data-testid="quantity-note">
+          {note}
+        </p>
+      )}
+    </div>
   );
 }

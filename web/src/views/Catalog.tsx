@@ -1,13 +1,15 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { listProducts } from "../api";
-import { addToCart } from "../cart";
+import { addToCart, cart } from "../cart";
 import { ErrorBox, PageTitle, Price, ProductImage, Spinner } from "../components";
 import { describeError, type ErrorMessage } from "../errors";
-import { href, navigate, type Route } from "../router";
+import { href, navigate, rememberCatalog, type Route } from "../router";
 import { toast } from "../toast";
 import type { Page, Product } from "../types";
 
 const PAGE_SIZE = 24;
+/** Cards whose images load eagerly: a desktop first row, or a phone first screen. */
+const FIRST_SCREENFUL = 4;
 
 interface Facets {
   vendors: string[];
@@ -42,19 +44,24 @@ function loadFacets(): Promise<Facets> {
 
 export function addWithToast(p: Product, quantity = 1): void {
   try {
-    addToCart(p, quantity);
-    toast(`Added ${p.productId} to your cart.`);
+    const before = cart.get().find((l) => l.productId === p.productId)?.quantity ?? 0;
+    const now = addToCart(p, quantity);
+    const text =
+      now - before === quantity
+        ? `Added ${quantity} × ${p.productId} to your cart.`
+        : `Your cart has ${now} × ${p.productId}, the most one order takes.`;
+    toast(text, { label: "View cart", href: href("/cart") });
   } catch (e) {
     toast((e as Error).message);
   }
 }
 
-export function ProductCard({ product }: { product: Product }) {
+export function ProductCard({ product, eager = false }: { product: Product; eager?: boolean }) {
   const link = href(`/product/${product.productId}`);
   return (
     <article class="card" data-testid="product-card" data-product-id={product.productId}>
       <a href={link} class="card-art" tabIndex={-1} aria-hidden="true">
-        <ProductImage product={product} />
+        <ProductImage product={product} eager={eager} />
       </a>
       <div class="card-body">
         <h2 class="card-title">
@@ -71,7 +78,7 @@ export function ProductCard({ product }: { product: Product }) {
         type="button"
         class="button"
         data-testid="add-to-cart"
-        aria-label={`Add ${product.name} to cart`}
+        aria-label={`Add to cart: ${product.name}`}
         onClick={() => addWithToast(product)}
       >
         Add to cart
@@ -92,9 +99,11 @@ export function Catalog({ route }: { route: Route }) {
   const [facets, setFacets] = useState<Facets | null>(null);
   const [search, setSearch] = useState(q);
   const [reload, setReload] = useState(0);
+  const [filtersOpen, setFiltersOpen] = useState(Boolean(vendor || category));
   const debounce = useRef<ReturnType<typeof setTimeout>>();
 
   useEffect(() => setSearch(q), [q]);
+  useEffect(() => rememberCatalog(route.hash), [route.hash]);
 
   useEffect(() => {
     loadFacets().then(setFacets, () => setFacets({ vendors: [], categories: [] }));
@@ -117,15 +126,17 @@ export function Catalog({ route }: { route: Route }) {
     return () => ctrl.abort();
   }, [q, vendor, category, pageNo, reload]);
 
-  const go = (next: { q?: string; vendor?: string; category?: string; page?: number }) => {
+  // A page or a filter is a new history entry (Back returns to it); each keystroke of a search
+  // only rewrites the current one.
+  const go = (next: { q?: string; vendor?: string; category?: string; page?: number }, replace = false) => {
     const merged = { q, vendor, category, page: 1, ...next };
-    navigate(href("/products", { ...merged, page: merged.page > 1 ? merged.page : undefined }), { replace: true });
+    navigate(href("/products", { ...merged, page: merged.page > 1 ? merged.page : undefined }), { replace });
   };
 
   const onSearchInput = (value: string) => {
     setSearch(value);
     clearTimeout(debounce.current);
-    debounce.current = setTimeout(() => go({ q: value }), 300);
+    debounce.current = setTimeout(() => go({ q: value }, true), 300);
   };
 
   const pages = page ? Math.max(1, Math.ceil(page.total / PAGE_SIZE)) : 1;
@@ -155,40 +166,40 @@ export function Catalog({ route }: { route: Route }) {
             autoComplete="off"
           />
         </div>
-        <div class="field">
-          <label for="vendor">Vendor</label>
-          <select
+        <button
+          type="button"
+          class="button secondary filters-toggle"
+          aria-expanded={filtersOpen}
+          aria-controls="filter-fields"
+          data-testid="filters-toggle"
+          onClick={() => setFiltersOpen((o) => !o)}
+        >
+          Filters{vendor || category ? ` (${[vendor, category].filter(Boolean).length})` : ""}
+        </button>
+        <div id="filter-fields" class={`filter-fields${filtersOpen ? " open" : ""}`}>
+          <FilterSelect
             id="vendor"
-            data-testid="vendor-filter"
+            label="Vendor"
+            all="All vendors"
             value={vendor}
-            onChange={(e) => go({ vendor: (e.target as HTMLSelectElement).value })}
-          >
-            <option value="">All vendors</option>
-            {(facets?.vendors ?? (vendor ? [vendor] : [])).map((v) => (
-              <option value={v}>{v}</option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="category">Category</label>
-          <select
+            options={facets?.vendors ?? (vendor ? [vendor] : [])}
+            onApply={(v) => go({ vendor: v })}
+          />
+          <FilterSelect
             id="category"
-            data-testid="category-filter"
+            label="Category"
+            all="All categories"
             value={category}
-            onChange={(e) => go({ category: (e.target as HTMLSelectElement).value })}
-          >
-            <option value="">All categories</option>
-            {(facets?.categories ?? (category ? [category] : [])).map((c) => (
-              <option value={c}>{c}</option>
-            ))}
-          </select>
+            options={facets?.categories ?? (category ? [category] : [])}
+            onApply={(c) => go({ category: c })}
+          />
         </div>
         <div class="field actions">
           <button type="submit" class="button">
             Search
           </button>
           {filtered && (
-            <button type="button" class="button secondary" onClick={() => go({ q: "", vendor: "", category: "" })}>
+            <button type="button" class="button secondary" onClick={() => go({ q: "", vendor: "", category: "" })} data-testid="clear-filters">
               Clear
             </button>
           )}
@@ -208,8 +219,8 @@ export function Catalog({ route }: { route: Route }) {
       )}
       {page && (
         <div class={`grid${loading ? " stale" : ""}`} data-testid="product-grid" aria-busy={loading}>
-          {page.items.map((p) => (
-            <ProductCard key={p.productId} product={p} />
+          {page.items.map((p, i) => (
+            <ProductCard key={p.productId} product={p} eager={i < FIRST_SCREENFUL} />
           ))}
         </div>
       )}
@@ -239,5 +250,58 @@ export function Catalog({ route }: { route: Route }) {
         </nav>
       )}
     </section>
+  );
+}
+
+/**
+ * A filter list that applies only an explicit choice: a click in the open list, or Enter (or
+ * leaving the list) after browsing it with the arrow keys. Chromium fires `change` on every arrow
+ * key press on a closed select; applying each would reload the catalog once per press.
+ */
+function FilterSelect(props: {
+  id: string;
+  label: string;
+  all: string;
+  value: string;
+  options: string[];
+  onApply: (value: string) => void;
+}) {
+  const { id, label, all, value, options, onApply } = props;
+  const browsing = useRef(false);
+  const commit = (el: HTMLSelectElement) => {
+    browsing.current = false;
+    if (el.value !== value) onApply(el.value);
+  };
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      <select
+        id={id}
+        data-testid={`${id}-filter`}
+        value={value}
+        onKeyDown={(e) => {
+          // Space and Alt+Down open the list, where a choice is explicit; the rest browse in place.
+          const opens = e.key === " " || e.altKey;
+          if (!opens && (e.key.startsWith("Arrow") || e.key === "Home" || e.key === "End" || e.key.length === 1)) {
+            browsing.current = true;
+          }
+          if (e.key === "Enter") {
+            e.preventDefault();
+            commit(e.currentTarget);
+          }
+        }}
+        onChange={(e) => {
+          if (!browsing.current) commit(e.currentTarget);
+        }}
+        onBlur={(e) => {
+          if (browsing.current) commit(e.currentTarget);
+        }}
+      >
+        <option value="">{all}</option>
+        {options.map((o) => (
+          <option value={o}>{o}</option>
+        ))}
+      </select>
+    </div>
   );
 }

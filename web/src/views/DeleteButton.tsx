@@ -1,11 +1,12 @@
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { deleteOrder } from "../api";
 import { describeError, type ErrorMessage } from "../errors";
 import { ErrorBox } from "../components";
 import { forget } from "../tracker";
 import { toast } from "../toast";
 
-/** Soft delete with an inline confirmation (keyboard friendly: focus moves to the confirm button). */
+/** Soft delete with an inline confirmation. Focus moves to Cancel, so Enter twice deletes nothing,
+ *  and Escape cancels. */
 export function DeleteButton({
   orderId,
   correlationId,
@@ -18,12 +19,12 @@ export function DeleteButton({
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ErrorMessage | null>(null);
-  const yesRef = useRef<HTMLButtonElement>(null);
+  const cancelRef = useRef<HTMLButtonElement>(null);
   const askRef = useRef<HTMLButtonElement>(null);
   const wasConfirming = useRef(false);
 
-  useEffect(() => {
-    if (confirming) yesRef.current?.focus();
+  useLayoutEffect(() => {
+    if (confirming) cancelRef.current?.focus();
     else if (wasConfirming.current) askRef.current?.focus();
     wasConfirming.current = confirming;
   }, [confirming]);
@@ -34,8 +35,8 @@ export function DeleteButton({
     try {
       await deleteOrder(orderId);
       forget(correlationId);
-      toast(`Order #${orderId} deleted.`);
       onDeleted();
+      toast(`Order #${orderId} deleted.`);
     } catch (e) {
       setError(describeError(e, "delete"));
       setBusy(false);
@@ -46,12 +47,22 @@ export function DeleteButton({
   return (
     <div class="delete">
       {confirming ? (
-        <div class="confirm" role="group" aria-label={`Confirm deleting order ${orderId}`} data-testid="delete-confirm">
+        <div
+          class="confirm"
+          role="group"
+          aria-label={`Confirm deleting order ${orderId}`}
+          data-testid="delete-confirm"
+          onKeyDown={(e) => {
+            if (e.key === "Escape" && !busy) {
+              e.stopPropagation();
+              setConfirming(false);
+            }
+          }}
+        >
           <span>Delete order #{orderId}?</span>
           <button
             type="button"
             class="button danger"
-            ref={yesRef}
             disabled={busy}
             data-testid="confirm-delete"
             onClick={confirm}
@@ -63,8 +74,8 @@ export function DeleteButton({
             class="button secondary"
             disabled={busy}
             data-testid="cancel-delete"
+            ref={cancelRef}
             onClick={() => setConfirming(false)}
-            onKeyDown={(e) => e.key === "Escape" && setConfirming(false)}
           >
             Cancel
           </button>

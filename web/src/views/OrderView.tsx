@@ -1,13 +1,13 @@
 import { useEffect, useState } from "preact/hooks";
 import { getOrder } from "../api";
-import { ErrorBox, formatTime, PageTitle, Spinner, StatusBadge, statusLabel } from "../components";
+import { ChargesSummary, ErrorBox, formatTime, PageTitle, Spinner, StatusBadge, statusLabel } from "../components";
 import { describeError, type ErrorMessage } from "../errors";
-import { formatCents, lineCents } from "../money";
+import { charges as chargesOf, formatCents, lineCents, perPeriod } from "../money";
 import { href, navigate } from "../router";
 import { useStore } from "../store";
 import { applyOrder, isFinal, rank, tracked } from "../tracker";
 import { resyncTick } from "../hub";
-import type { Order, OrderStatus } from "../types";
+import type { ItemLine, Order, OrderStatus } from "../types";
 import { DeleteButton } from "./DeleteButton";
 
 export function OrderView({ correlationId }: { correlationId: string }) {
@@ -46,6 +46,18 @@ export function OrderView({ correlationId }: { correlationId: string }) {
   const times = t?.times ?? {};
   const orderId = order?.orderId ?? t?.orderId ?? null;
 
+  // The persisted lines once the API has them; until then what this browser submitted.
+  const persisted = Boolean(order && order.items.length > 0);
+  const items: ItemLine[] = persisted ? order!.items : (t?.items ?? []);
+  const currency = order?.currency ?? "USD";
+  const charges =
+    persisted && order!.dueTodayCents !== null
+      ? {
+          dueTodayCents: order!.dueTodayCents,
+          recurring: order!.recurring.map((r) => ({ billingPeriod: r.billingPeriod, cents: r.amountCents })),
+        }
+      : chargesOf(items.map((i) => ({ billingPeriod: i.billingPeriod, cents: lineCents(i.unitPriceCents, i.quantity) })));
+
   const steps: OrderStatus[] = status === "FAILED" ? ["ACCEPTED", "PROCESSING", "FAILED"] : ["ACCEPTED", "PROCESSING", "COMPLETED"];
 
   return (
@@ -77,7 +89,7 @@ export function OrderView({ correlationId }: { correlationId: string }) {
                 >
                   <span class="dot" aria-hidden="true" />
                   <span class="step-name">{statusLabel(s)}</span>
-                  <span class="step-time">{reached ? formatTime(times[s]) : current ? "now" : "pending"}</span>
+                  <span class="step-time">{reached ? (times[s] ? formatTime(times[s]) : "Done") : "Pending"}</span>
                 </li>
               );
             })}
@@ -97,50 +109,54 @@ export function OrderView({ correlationId }: { correlationId: string }) {
           {error && <ErrorBox error={error} onRetry={() => setReload((n) => n + 1)} />}
         </>
       )}
-      {order && order.items.length > 0 && (
+      {items.length > 0 && (
         <div class="order-details">
           <h2>Items</h2>
-          <div class="table-wrap">
-            <table class="items" data-testid="order-items">
-              <thead>
-                <tr>
-                  <th scope="col">Product</th>
-                  <th scope="col" class="num">
-                    Unit price
+          {!persisted && (
+            <p class="meta" data-testid="items-as-submitted">
+              As you submitted them; confirmed once the order is saved.
+            </p>
+          )}
+          <table class="items" data-testid="order-items">
+            <thead>
+              <tr>
+                <th scope="col">Product</th>
+                <th scope="col" class="num">
+                  Unit price
+                </th>
+                <th scope="col" class="num">
+                  Qty
+                </th>
+                <th scope="col" class="num">
+                  Line total
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((i) => (
+                <tr data-testid="order-item" data-product-id={i.productId}>
+                  <th scope="row" class="item-name">
+                    <a href={href(`/product/${i.productId}`)}>{i.productName}</a>
+                    <span class="meta"> {i.productId}</span>
                   </th>
-                  <th scope="col" class="num">
-                    Qty
-                  </th>
-                  <th scope="col" class="num">
-                    Line total
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {order.items.map((i) => (
-                  <tr data-testid="order-item" data-product-id={i.productId}>
-                    <td>
-                      <a href={href(`/product/${i.productId}`)}>{i.productName}</a>
-                      <span class="meta"> {i.productId}</span>
-                    </td>
-                    <td class="num">{formatCents(i.unitPriceCents, order.currency)}</td>
-                    <td class="num">{i.quantity}</td>
-                    <td class="num">{formatCents(lineCents(i.unitPriceCents, i.quantity), order.currency)}</td>
-                  </tr>
-                ))}
-              </tbody>
-              <tfoot>
-                <tr>
-                  <th scope="row" colSpan={3}>
-                    Total
-                  </th>
-                  <td class="num" data-testid="order-total">
-                    <strong>{order.totalCents !== null ? formatCents(order.totalCents, order.currency) : "—"}</strong>
+                  <td class="num" data-label="Unit price">
+                    {formatCents(i.unitPriceCents, currency)}
+                    {i.billingPeriod !== "one-time" && <span class="price-period">/{perPeriod(i.billingPeriod)}</span>}
+                  </td>
+                  <td class="num" data-label="Qty">
+                    {i.quantity}
+                  </td>
+                  <td class="num" data-label="Line total" data-testid="order-line-total">
+                    {formatCents(lineCents(i.unitPriceCents, i.quantity), currency)}
                   </td>
                 </tr>
-              </tfoot>
-            </table>
+              ))}
+            </tbody>
+          </table>
+          <div class="order-charges" data-testid="order-total">
+            <ChargesSummary charges={charges} currency={currency} />
           </div>
+          {order && (
           <dl class="facts">
             <dt>Placed</dt>
             <dd>{formatTime(order.createdAt)}</dd>
@@ -156,7 +172,8 @@ export function OrderView({ correlationId }: { correlationId: string }) {
               </>
             )}
           </dl>
-          {order.orderId !== null && (
+          )}
+          {order && order.orderId !== null && (
             <DeleteButton
               orderId={order.orderId}
               correlationId={order.correlationId}

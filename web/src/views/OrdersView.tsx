@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { listOrders } from "../api";
 import { ErrorBox, formatTime, PageTitle, Spinner, StatusBadge } from "../components";
 import { describeError, type ErrorMessage } from "../errors";
-import { formatCents } from "../money";
+import { formatCents, perPeriod } from "../money";
 import { href, navigate, type Route } from "../router";
 import { useStore } from "../store";
 import { applyOrder, rank, tracked } from "../tracker";
@@ -111,7 +111,15 @@ export function OrdersView({ route }: { route: Route }) {
                     </span>
                     <span class="meta items-summary">{o.items.map((i) => `${i.quantity}× ${i.productId}`).join(", ")}</span>
                   </div>
-                  <strong class="order-total">{o.totalCents !== null ? formatCents(o.totalCents, o.currency) : "—"}</strong>
+                  <span class="order-total">
+                    <strong>{o.totalCents !== null ? formatCents(o.totalCents, o.currency) : "—"}</strong>
+                    {(o.recurring ?? []).map((r) => (
+                      <span class="meta" key={r.billingPeriod}>
+                        {" "}
+                        then {formatCents(r.amountCents, o.currency)}/{perPeriod(r.billingPeriod)}
+                      </span>
+                    ))}
+                  </span>
                   <StatusBadge status={status} />
                   {o.orderId !== null && (
                     <DeleteButton

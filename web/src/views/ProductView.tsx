@@ -3,7 +3,7 @@ import { getProduct } from "../api";
 import { ErrorBox, PageTitle, Price, ProductImage, Spinner } from "../components";
 import { describeError, type ErrorMessage } from "../errors";
 import { MAX_QUANTITY } from "../cart";
-import { href } from "../router";
+import { backTo, href, lastCatalogHref } from "../router";
 import type { Product } from "../types";
 import { addWithToast } from "./Catalog";
 
@@ -17,7 +17,7 @@ const PERIOD_TEXT: Record<string, string> = {
 export function ProductView({ productId }: { productId: string }) {
   const [product, setProduct] = useState<Product | null>(null);
   const [error, setError] = useState<ErrorMessage | null>(null);
-  const [quantity, setQuantity] = useState(1);
+  const [quantity, setQuantity] = useState("1");
   const [reload, setReload] = useState(0);
 
   useEffect(() => {
@@ -30,21 +30,25 @@ export function ProductView({ productId }: { productId: string }) {
     return () => ctrl.abort();
   }, [productId, reload]);
 
+  const quantityError = checkQuantity(quantity);
+
   return (
     <section class="product" data-testid="product-detail" data-product-id={product?.productId ?? ""}>
       <p class="crumbs">
-        <a href={href("/products")}>← Back to the catalog</a>
+        <a {...backTo(lastCatalogHref())} data-testid="back-to-catalog">
+          ← Back to the catalog
+        </a>
       </p>
       {error && (
         <>
           <PageTitle focusKey={`product-${productId}`}>{productId}</PageTitle>
-          <ErrorBox error={error} onRetry={error.title === "Product not found" ? undefined : () => setReload((n) => n + 1)} />
+          <ErrorBox error={error} onRetry={() => setReload((n) => n + 1)} />
         </>
       )}
       {!error && !product && <Spinner label="Loading the product…" />}
       {product && (
         <div class="product-layout">
-          <ProductImage product={product} size="lg" />
+          <ProductImage product={product} size="lg" eager />
           <div class="product-info">
             <PageTitle focusKey={`product-${productId}`}>{product.name}</PageTitle>
             <dl class="facts">
@@ -69,7 +73,7 @@ export function ProductView({ productId }: { productId: string }) {
               class="add-form"
               onSubmit={(e) => {
                 e.preventDefault();
-                addWithToast(product, quantity);
+                if (quantityError === null) addWithToast(product, Number(quantity));
               }}
             >
               <div class="field">
@@ -79,24 +83,35 @@ export function ProductView({ productId }: { productId: string }) {
                   type="number"
                   min={1}
                   max={MAX_QUANTITY}
+                  inputMode="numeric"
                   value={quantity}
                   data-testid="product-quantity"
-                  onInput={(e) => {
-                    const v = Number((e.target as HTMLInputElement).value);
-                    setQuantity(Number.isFinite(v) ? Math.min(MAX_QUANTITY, Math.max(1, Math.floor(v))) : 1);
-                  }}
+                  aria-invalid={quantityError !== null}
+                  aria-describedby={quantityError ? "qty-note" : undefined}
+                  onInput={(e) => setQuantity((e.target as HTMLInputElement).value)}
                 />
               </div>
-              <button type="submit" class="button" data-testid="add-to-cart">
+              <button type="submit" class="button" data-testid="add-to-cart" disabled={quantityError !== null}>
                 Add to cart
               </button>
               <a class="button secondary" href={href("/cart")}>
                 Go to cart
               </a>
             </form>
+            {quantityError && (
+              <p class="field-note" id="qty-note" role="status" data-testid="quantity-note">
+                {quantityError}
+              </p>
+            )}
           </div>
         </div>
       )}
     </section>
   );
+}
+
+function checkQuantity(raw: string): string | null {
+  const n = Number(raw);
+  if (raw.trim() === "" || !Number.isInteger(n) || n < 1) return "Enter a whole number from 1.";
+  return n > MAX_QUANTITY ? `At most ${MAX_QUANTITY} per product.` : null;
 }

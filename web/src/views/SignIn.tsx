@@ -81,7 +81,8 @@ export function SignIn({ config, route }: { config: AppConfig; route: Route }) {
       ) : (
         <form class="panel" onSubmit={submitDev} data-testid="signin-form">
           <p>
-            Development sign-in: choose any user name. The shop issues a token for it (<code>POST /dev/token</code>).
+            This shop runs in development mode: sign in with any user name, no password. Each name has
+            its own cart and orders.
           </p>
           <div class="field">
             <label for="user-name">User name</label>
