@@ -6,11 +6,11 @@
 
 use crate::config::Limits;
 use crate::metrics::Metrics;
-use crate::protocol;
+use crate::protocol::{self, Frame, HubProtocol, Outgoing};
 use crate::session::Session;
 use orders_core::UserId;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
@@ -44,16 +44,17 @@ pub struct Connection {
     pub id: String,
     pub token: String,
     pub user: UserId,
-    outbound: mpsc::Sender<String>,
+    outbound: mpsc::Sender<Frame>,
     /// Drained by the transport: the WebSocket writer holds it for its lifetime, each poll
     /// for its duration.
-    pub receiver: tokio::sync::Mutex<mpsc::Receiver<String>>,
+    pub receiver: tokio::sync::Mutex<mpsc::Receiver<Frame>>,
     /// Inbound processing state; one frame or POST at a time.
     pub session: tokio::sync::Mutex<Session>,
     transport: Mutex<Option<TransportKind>>,
     closing: CancellationToken,
-    close_record: Mutex<Option<(String, CloseCode)>>,
-    handshaken: AtomicBool,
+    close_record: Mutex<Option<(Frame, CloseCode)>>,
+    /// Set by the handshake.
+    protocol: OnceLock<HubProtocol>,
     created_ms: u64,
     last_sent_ms: AtomicU64,
     last_received_ms: AtomicU64,
@@ -65,11 +66,16 @@ pub struct Connection {
 
 impl Connection {
     pub fn is_handshaken(&self) -> bool {
-        self.handshaken.load(Relaxed)
+        self.protocol.get().is_some()
     }
 
-    pub fn set_handshaken(&self) {
-        self.handshaken.store(true, Relaxed);
+    /// The hub protocol the handshake agreed on; `None` before it.
+    pub fn protocol(&self) -> Option<HubProtocol> {
+        self.protocol.get().copied()
+    }
+
+    pub fn set_protocol(&self, protocol: HubProtocol) {
+        let _ = self.protocol.set(protocol);
     }
 
     pub fn transport(&self) -> Option<TransportKind> {
@@ -90,12 +96,19 @@ impl Connection {
         }
     }
 
-    /// Queues a record for the client. A full queue closes the connection: `false`.
-    pub fn send(&self, record: String) -> bool {
+    /// Encodes `message` in the connection's protocol and queues it; `false` before the
+    /// handshake or when it could not be queued.
+    pub fn send_message(&self, message: &Outgoing) -> bool {
+        self.protocol()
+            .is_some_and(|protocol| self.send(protocol.encode(message)))
+    }
+
+    /// Queues a frame for the client. A full queue closes the connection: `false`.
+    pub fn send(&self, frame: Frame) -> bool {
         if self.closing.is_cancelled() {
             return false;
         }
-        match self.outbound.try_send(record) {
+        match self.outbound.try_send(frame) {
             Ok(()) => {
                 self.last_sent_ms.store(now_ms(), Relaxed);
                 true
@@ -116,11 +129,11 @@ impl Connection {
 
     /// Ends the connection; `record` (a Close message or handshake error) is the last thing
     /// the transport sends.
-    pub fn close(&self, record: Option<String>) {
+    pub fn close(&self, record: Option<Frame>) {
         self.close_as(record, CloseCode::Normal);
     }
 
-    fn close_as(&self, record: Option<String>, code: CloseCode) {
+    fn close_as(&self, record: Option<Frame>, code: CloseCode) {
         if self.closing.is_cancelled() {
             return;
         }
@@ -141,10 +154,12 @@ impl Connection {
 
     /// As [`Connection::close_with_error`], with the WebSocket close code `code`.
     pub fn close_with(&self, error: &str, allow_reconnect: bool, code: CloseCode) {
-        let record = if self.is_handshaken() {
-            protocol::close(Some(error), allow_reconnect)
-        } else {
-            protocol::handshake_error(error)
+        let record = match self.protocol() {
+            Some(protocol) => protocol.encode(&Outgoing::Close {
+                error: Some(error),
+                allow_reconnect,
+            }),
+            None => protocol::handshake_error(error),
         };
         self.close_as(Some(record), code);
     }
@@ -158,7 +173,7 @@ impl Connection {
     }
 
     /// The last record to send, and the WebSocket close code that follows it.
-    pub fn take_close_record(&self) -> Option<(String, CloseCode)> {
+    pub fn take_close_record(&self) -> Option<(Frame, CloseCode)> {
         self.close_record.lock().unwrap().take()
     }
 }
@@ -234,7 +249,7 @@ impl Registry {
             transport: Mutex::new(None),
             closing: CancellationToken::new(),
             close_record: Mutex::new(None),
-            handshaken: AtomicBool::new(false),
+            protocol: OnceLock::new(),
             created_ms: now,
             last_sent_ms: AtomicU64::new(now),
             last_received_ms: AtomicU64::new(now),
@@ -347,7 +362,7 @@ async fn supervise(registry: Arc<Registry>, connection: Arc<Connection>) {
             }
             let mut ping_at = connection.last_sent_ms.load(Relaxed) + ms(limits.keep_alive);
             if now >= ping_at {
-                connection.send(protocol::ping());
+                connection.send_message(&Outgoing::Ping);
                 ping_at = now + ms(limits.keep_alive);
             }
             timeout_at.min(ping_at)

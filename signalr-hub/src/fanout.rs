@@ -3,7 +3,7 @@
 
 use crate::connection::Registry;
 use crate::metrics::Metrics;
-use crate::protocol;
+use crate::protocol::{Frame, HubProtocol, Outgoing};
 use orders_adapters::memory::FanoutMessage;
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,11 +41,21 @@ pub fn deliver(registry: &Registry, metrics: &Metrics, message: &FanoutMessage) 
     let _entered = span.enter();
     let started = Instant::now();
     Metrics::incr(&metrics.notifications_received);
-    let argument = serde_json::to_value(&message.notification).expect("notifications serialise");
-    let record = protocol::invocation("Notification", vec![argument]);
+    let arguments = [serde_json::to_value(&message.notification).expect("notifications serialise")];
+    // Encoded once per protocol in use, shared by every recipient.
+    let mut encoded: [Option<Frame>; HubProtocol::ALL.len()] = Default::default();
     let mut delivered = 0;
     for connection in registry.for_user(&message.user_id) {
-        if connection.is_handshaken() && connection.send(record.clone()) {
+        let Some(protocol) = connection.protocol() else {
+            continue;
+        };
+        let frame = encoded[protocol as usize].get_or_insert_with(|| {
+            protocol.encode(&Outgoing::Invocation {
+                target: "Notification",
+                arguments: &arguments,
+            })
+        });
+        if connection.send(frame.clone()) {
             delivered += 1;
             Metrics::incr(&metrics.notifications_delivered);
         }

@@ -1,6 +1,7 @@
-//! A SignalR-protocol hub (ASP.NET Core SignalR wire protocol, JSON hub protocol) for order
-//! notifications: negotiate, WebSockets and Long Polling at `/hubs/order-status`, hub methods
-//! `GetCurrentStatus` and `Ping`, server-to-client `Notification`, fanned out through Redis.
+//! A SignalR-protocol hub (ASP.NET Core SignalR wire protocol; JSON and MessagePack hub
+//! protocols) for order notifications: negotiate, WebSockets and Long Polling at
+//! `/hubs/order-status`, hub methods `GetCurrentStatus` and `Ping`, server-to-client
+//! `Notification`, fanned out through Redis.
 
 pub mod app;
 pub mod config;

@@ -30,9 +30,10 @@ pub async fn negotiate(
     let Ok(connection) = hub.registry.create(user, version == 0) else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
     };
+    // Text for the JSON protocol, Binary for MessagePack.
     let transports = json!([
-        { "transport": "WebSockets", "transferFormats": ["Text"] },
-        { "transport": "LongPolling", "transferFormats": ["Text"] },
+        { "transport": "WebSockets", "transferFormats": ["Text", "Binary"] },
+        { "transport": "LongPolling", "transferFormats": ["Text", "Binary"] },
     ]);
     let body = if version >= 1 {
         json!({

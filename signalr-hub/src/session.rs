@@ -4,7 +4,7 @@ use crate::config::Limits;
 use crate::connection::{CloseCode, Connection};
 use crate::hub::{self, Hub};
 use crate::metrics::Metrics;
-use crate::protocol::{self, Incoming, ProtocolError, RecordBuffer};
+use crate::protocol::{self, Decoder, Incoming, Outgoing, ProtocolError, RecordBuffer};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -41,14 +41,20 @@ impl Bucket {
 
 #[derive(Debug)]
 pub struct Session {
-    buffer: RecordBuffer,
+    /// The handshake record, until its separator arrives.
+    handshake: RecordBuffer,
+    /// The agreed protocol's records, after the handshake.
+    decoder: Option<Decoder>,
+    max_record: usize,
     bucket: Bucket,
 }
 
 impl Session {
     pub fn new(limits: &Limits) -> Self {
         Session {
-            buffer: RecordBuffer::new(limits.max_message_bytes),
+            handshake: RecordBuffer::new(limits.max_message_bytes),
+            decoder: None,
+            max_record: limits.max_message_bytes,
             bucket: Bucket {
                 tokens: limits.invocation_burst as f64,
                 rate: limits.invocations_per_sec as f64,
@@ -58,73 +64,113 @@ impl Session {
         }
     }
 
-    /// Handles one WebSocket text message or POST body.
-    pub async fn receive(&mut self, hub: &Hub, connection: &Arc<Connection>, text: &str) -> Flow {
+    /// Handles one WebSocket message or POST body.
+    pub async fn receive(&mut self, hub: &Hub, connection: &Arc<Connection>, bytes: &[u8]) -> Flow {
         connection.touch_received();
-        let records = match self.buffer.push(text) {
-            Ok(records) => records,
+        let mut bytes = bytes;
+        let rest;
+        if self.decoder.is_none() {
+            match self.handshake(hub, connection, bytes) {
+                Ok(Some(after)) => {
+                    rest = after;
+                    bytes = &rest;
+                }
+                Ok(None) => return Flow::Continue,
+                Err(flow) => return flow,
+            }
+        }
+        let decoder = self.decoder.as_mut().expect("handshake done");
+        let messages = match decoder.push(bytes) {
+            Ok(messages) => messages,
             Err(e) => return protocol_error(hub, connection, &e),
         };
-        for record in records {
+        for message in messages {
             if connection.is_closing() {
                 return Flow::Closed;
             }
             Metrics::incr(&hub.metrics.messages_received);
-            if !connection.is_handshaken() {
-                match protocol::parse_handshake(&record) {
-                    Ok(()) => {
-                        connection.send(protocol::handshake_ok());
-                        connection.set_handshaken();
-                        continue;
-                    }
-                    Err(error) => {
-                        Metrics::incr(&hub.metrics.protocol_errors);
-                        connection.close(Some(protocol::handshake_error(&error)));
-                        return Flow::Closed;
-                    }
-                }
+            if self.dispatch(hub, connection, message).await == Flow::Closed {
+                return Flow::Closed;
             }
-            let message = match protocol::parse_message(&record) {
-                Ok(message) => message,
-                Err(e) => return protocol_error(hub, connection, &e),
-            };
-            match message {
-                Incoming::Invocation {
-                    invocation_id,
-                    target,
-                    arguments,
-                } => {
-                    if !self.bucket.take() {
-                        Metrics::incr(&hub.metrics.protocol_errors);
-                        tracing::warn!(connection = %connection.id, "invocation rate exceeded; closing");
-                        connection.close_with_error(
-                            "Connection closed with an error. Too many invocations.",
-                            false,
-                        );
-                        return Flow::Closed;
-                    }
-                    Metrics::incr(&hub.metrics.invocations);
-                    let outcome = hub::invoke(hub, &connection.user, &target, arguments).await;
-                    if let Some(id) = invocation_id {
-                        let reply = match outcome {
-                            Ok(result) => protocol::completion_result(&id, result),
-                            Err(error) => protocol::completion_error(&id, &error),
-                        };
-                        connection.send(reply);
-                    }
-                }
-                Incoming::StreamInvocation { invocation_id } => {
-                    connection.send(protocol::completion_error(
-                        &invocation_id,
-                        "Streaming hub methods are not supported by this hub.",
-                    ));
-                }
-                Incoming::Close => {
-                    connection.close(None);
+        }
+        Flow::Continue
+    }
+
+    /// Reads the handshake record once it is complete, answers it and picks the decoder for what
+    /// follows. `Ok(Some(rest))`: the bytes after the handshake; `Ok(None)`: not complete yet.
+    fn handshake(
+        &mut self,
+        hub: &Hub,
+        connection: &Connection,
+        bytes: &[u8],
+    ) -> Result<Option<Vec<u8>>, Flow> {
+        // Only the first separator ends the handshake: MessagePack records may hold 0x1E.
+        let (head, rest) = match bytes.iter().position(|&b| b == protocol::RECORD_SEPARATOR) {
+            Some(pos) => (&bytes[..=pos], bytes[pos + 1..].to_vec()),
+            None => (bytes, Vec::new()),
+        };
+        let record = match self.handshake.push(head) {
+            Ok(mut records) if !records.is_empty() => records.remove(0),
+            Ok(_) => return Ok(None),
+            Err(e) => return Err(protocol_error(hub, connection, &e)),
+        };
+        Metrics::incr(&hub.metrics.messages_received);
+        match protocol::parse_handshake(&record) {
+            Ok(chosen) => {
+                connection.set_protocol(chosen);
+                connection.send(protocol::handshake_ok(chosen));
+                self.decoder = Some(chosen.decoder(self.max_record));
+                Ok(Some(rest))
+            }
+            Err(error) => {
+                Metrics::incr(&hub.metrics.protocol_errors);
+                connection.close(Some(protocol::handshake_error(&error)));
+                Err(Flow::Closed)
+            }
+        }
+    }
+
+    async fn dispatch(
+        &mut self,
+        hub: &Hub,
+        connection: &Arc<Connection>,
+        message: Incoming,
+    ) -> Flow {
+        match message {
+            Incoming::Invocation {
+                invocation_id,
+                target,
+                arguments,
+            } => {
+                if !self.bucket.take() {
+                    Metrics::incr(&hub.metrics.protocol_errors);
+                    tracing::warn!(connection = %connection.id, "invocation rate exceeded; closing");
+                    connection.close_with_error(
+                        "Connection closed with an error. Too many invocations.",
+                        false,
+                    );
                     return Flow::Closed;
                 }
-                Incoming::Ping | Incoming::Ignored(_) => {}
+                Metrics::incr(&hub.metrics.invocations);
+                let outcome = hub::invoke(hub, &connection.user, &target, arguments).await;
+                if let Some(invocation_id) = invocation_id {
+                    connection.send_message(&Outgoing::Completion {
+                        invocation_id: &invocation_id,
+                        outcome: &outcome,
+                    });
+                }
             }
+            Incoming::StreamInvocation { invocation_id } => {
+                connection.send_message(&Outgoing::Completion {
+                    invocation_id: &invocation_id,
+                    outcome: &Err("Streaming hub methods are not supported by this hub.".into()),
+                });
+            }
+            Incoming::Close => {
+                connection.close(None);
+                return Flow::Closed;
+            }
+            Incoming::Ping | Incoming::Ack(_) | Incoming::Sequence(_) | Incoming::Ignored(_) => {}
         }
         Flow::Continue
     }

@@ -73,12 +73,12 @@ async fn unknown_protocol_gets_a_handshake_error_and_close() {
     let hub = spawn_hub(Limits::default()).await;
     let mut ws = hub.raw("alice").await;
     ws.send(Message::text(format!(
-        "{{\"protocol\":\"messagepack\",\"version\":1}}{RS}"
+        "{{\"protocol\":\"blazorpack\",\"version\":1}}{RS}"
     )))
     .await
     .unwrap();
     let reply = next_record(&mut ws).await.unwrap();
-    assert!(reply["error"].as_str().unwrap().contains("messagepack"));
+    assert!(reply["error"].as_str().unwrap().contains("blazorpack"));
     assert!(reply.get("type").is_none(), "a handshake reply has no type");
     assert!(next_text(&mut ws).await.is_none(), "then the socket closes");
 }
@@ -360,7 +360,7 @@ async fn a_slow_client_is_closed_without_stalling_others() {
         .registry
         .create(UserId::parse("alice").unwrap(), false)
         .unwrap();
-    stuck.set_handshaken();
+    stuck.set_protocol(signalr_hub::protocol::HubProtocol::Json);
     let mut other = hub.handshaken("alice").await;
     for i in 0..10 {
         hub.fanout

@@ -7,6 +7,7 @@
 use super::{ConnectQuery, existing, refuse};
 use crate::connection::{Attach, Connection, TransportKind};
 use crate::hub::Hub;
+use crate::protocol::{Frame, HubProtocol};
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,13 +18,15 @@ use std::sync::atomic::Ordering::SeqCst;
 /// A poll answer carries at most about this much; the rest waits for the next poll.
 const MAX_POLL_BYTES: usize = 256 * 1024;
 
-fn ok(body: String) -> Response {
+/// A poll's answer: frames of one protocol, concatenated (records are self-delimiting).
+fn ok(connection: &Connection, body: Vec<u8>) -> Response {
+    let content_type = match connection.protocol() {
+        Some(HubProtocol::MessagePack) => "application/octet-stream",
+        _ => "text/plain; charset=utf-8",
+    };
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
@@ -34,7 +37,7 @@ pub async fn poll(hub: Arc<Hub>, user: UserId, query: ConnectQuery) -> Response 
         Err(refusal) => return refusal.into_response(),
     };
     match connection.attach(TransportKind::LongPolling) {
-        Attach::New => return ok(String::new()),
+        Attach::New => return ok(&connection, Vec::new()),
         Attach::Existing => {}
         Attach::Conflict(_) => {
             return refuse(
@@ -53,19 +56,20 @@ pub async fn poll(hub: Arc<Hub>, user: UserId, query: ConnectQuery) -> Response 
     let first = tokio::select! {
         record = receiver.recv() => record,
         () = connection.closed() => return finish(&connection, &mut receiver),
-        () = tokio::time::sleep(hub.limits.long_poll) => return ok(String::new()),
-        () = superseded(&connection, generation) => return ok(String::new()),
+        () = tokio::time::sleep(hub.limits.long_poll) => return ok(&connection, Vec::new()),
+        () = superseded(&connection, generation) => return ok(&connection, Vec::new()),
     };
-    let Some(mut body) = first else {
+    let Some(first) = first else {
         return StatusCode::NO_CONTENT.into_response();
     };
+    let mut body = first.as_bytes().to_vec();
     while body.len() < MAX_POLL_BYTES {
         match receiver.try_recv() {
-            Ok(record) => body.push_str(&record),
+            Ok(frame) => body.extend_from_slice(frame.as_bytes()),
             Err(_) => break,
         }
     }
-    ok(body)
+    ok(&connection, body)
 }
 
 async fn superseded(connection: &Connection, generation: u64) {
@@ -81,18 +85,18 @@ async fn superseded(connection: &Connection, generation: u64) {
 }
 
 /// The connection is over: what is still queued plus the Close message, else 204.
-fn finish(connection: &Connection, receiver: &mut tokio::sync::mpsc::Receiver<String>) -> Response {
-    let mut body = String::new();
-    while let Ok(record) = receiver.try_recv() {
-        body.push_str(&record);
+fn finish(connection: &Connection, receiver: &mut tokio::sync::mpsc::Receiver<Frame>) -> Response {
+    let mut body = Vec::new();
+    while let Ok(frame) = receiver.try_recv() {
+        body.extend_from_slice(frame.as_bytes());
     }
     if let Some((close, _)) = connection.take_close_record() {
-        body.push_str(&close);
+        body.extend_from_slice(close.as_bytes());
     }
     if body.is_empty() {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        ok(body)
+        ok(connection, body)
     }
 }
 
@@ -110,16 +114,9 @@ pub async fn send(hub: Arc<Hub>, user: UserId, query: ConnectQuery, body: Bytes)
     if connection.is_closing() {
         return refuse(StatusCode::NOT_FOUND, "the connection has ended");
     }
-    let Ok(text) = std::str::from_utf8(&body) else {
-        connection.close_with_error(
-            "Connection closed with an error. The body is not UTF-8 text.",
-            false,
-        );
-        return refuse(StatusCode::BAD_REQUEST, "the body is not UTF-8 text");
-    };
     let mut session = connection.session.lock().await;
-    session.receive(&hub, &connection, text).await;
-    ok(String::new())
+    session.receive(&hub, &connection, &body).await;
+    ok(&connection, Vec::new())
 }
 
 pub async fn delete(hub: Arc<Hub>, user: UserId, query: ConnectQuery) -> Response {

@@ -1,11 +1,12 @@
 //! The WebSockets transport: `GET /hubs/order-status[?id=<connectionToken>]` with an upgrade.
 //! Without `id` (skipNegotiation) a new connection starts; an unknown `id` is 404 and a second
-//! socket for the same `id` 409. Records go out one per Text message, never split.
+//! socket for the same `id` 409. Frames go out as Text (JSON) or Binary (MessagePack) messages,
+//! never split; either kind comes in (the official client sends its handshake as text).
 
 use super::{ConnectQuery, existing, refuse};
 use crate::connection::{Attach, CloseCode, Connection, TransportKind};
 use crate::hub::Hub;
-use crate::protocol::ProtocolError;
+use crate::protocol::{Frame, ProtocolError};
 use crate::session::Flow;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
@@ -80,18 +81,16 @@ async fn run(hub: Arc<Hub>, connection: Arc<Connection>, socket: WebSocket) {
     loop {
         tokio::select! {
             frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
+                Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                    let bytes = match &message {
+                        Message::Text(text) => text.as_bytes(),
+                        Message::Binary(bytes) => bytes,
+                        _ => unreachable!("matched above"),
+                    };
                     let mut session = connection.session.lock().await;
-                    if session.receive(&hub, &connection, text.as_str()).await == Flow::Closed {
+                    if session.receive(&hub, &connection, bytes).await == Flow::Closed {
                         break;
                     }
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    connection.close_with_error(
-                        "Connection closed with an error. Binary frames are not supported; use the Text transfer format.",
-                        false,
-                    );
-                    break;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => connection.touch_received(),
                 Some(Ok(Message::Close(_))) | None => {
@@ -141,7 +140,7 @@ async fn write(connection: Arc<Connection>, mut sink: Sink) {
             record = receiver.recv() => {
                 let Some(record) = record else { break };
                 tokio::select! {
-                    sent = sink.send(Message::Text(record.into())) => {
+                    sent = sink.send(message(record)) => {
                         if sent.is_err() {
                             connection.close(None);
                             return;
@@ -157,11 +156,11 @@ async fn write(connection: Arc<Connection>, mut sink: Sink) {
     // Flush what is queued, the Close message, then the close frame, within a bound.
     let _ = tokio::time::timeout(CLOSE_FLUSH, async {
         while let Ok(record) = receiver.try_recv() {
-            sink.send(Message::Text(record.into())).await?;
+            sink.send(message(record)).await?;
         }
         let code = match connection.take_close_record() {
             Some((record, code)) => {
-                sink.send(Message::Text(record.into())).await?;
+                sink.send(message(record)).await?;
                 code
             }
             None => CloseCode::Normal,
@@ -174,4 +173,11 @@ async fn write(connection: Arc<Connection>, mut sink: Sink) {
         sink.close().await
     })
     .await;
+}
+
+fn message(frame: Frame) -> Message {
+    match frame {
+        Frame::Text(text) => Message::Text(text),
+        Frame::Binary(bytes) => Message::Binary(bytes),
+    }
 }

@@ -10,6 +10,7 @@ const os = require("node:os");
 const path = require("node:path");
 const jwt = require("jsonwebtoken");
 const signalR = require("@microsoft/signalr");
+const { MessagePackHubProtocol } = require("@microsoft/signalr-protocol-msgpack");
 const { createClient } = require("redis");
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
@@ -107,12 +108,14 @@ async function startHub(env = {}) {
   };
 }
 
-/** An official client connection for `user`; `options` go to withUrl. Not started. */
-function client(hub, user, options = {}, { reconnect = false, tokenFor = token } = {}) {
+/** An official client connection for `user`; `options` go to withUrl. Not started.
+ *  `messagePack`: the MessagePack hub protocol (@microsoft/signalr-protocol-msgpack) for JSON. */
+function client(hub, user, options = {}, { reconnect = false, tokenFor = token, messagePack = false, url = hub.hubUrl } = {}) {
   let builder = new signalR.HubConnectionBuilder()
-    .withUrl(hub.hubUrl, { accessTokenFactory: () => tokenFor(user), ...options })
+    .withUrl(url, { accessTokenFactory: () => tokenFor(user), ...options })
     .configureLogging(process.env.HUB_CLIENT_LOG ? signalR.LogLevel.Debug : signalR.LogLevel.None);
   if (reconnect) builder = builder.withAutomaticReconnect([0, 200, 500, 1000, 1000, 2000, 2000, 2000]);
+  if (messagePack) builder = builder.withHubProtocol(new MessagePackHubProtocol());
   const connection = builder.build();
   connection.received = [];
   connection.on("Notification", (n) => connection.received.push(n));

@@ -117,14 +117,29 @@ describe("signalr-hub with the official client", () => {
     });
   }
 
-  it("negotiates version 0 and 1 with both transports in Text", async () => {
+  for (const transport of ["WebSockets", "LongPolling"]) {
+    it(`speaks MessagePack over ${transport}: invocations, a Notification, errors`, async () => {
+      const user = `msgpack-${transport}`;
+      const c = track(await connected(hubA, user, { transport: HttpTransportType[transport] }, { messagePack: true }));
+      assert.equal(await c.invoke("Ping"), "pong");
+      await assert.rejects(c.invoke("NoSuchMethod"), /Unknown hub method 'NoSuchMethod'/);
+      assert.equal(await c.invoke("GetCurrentStatus", crypto.randomUUID()), null);
+      const n = notification();
+      await publish(pub, user, n);
+      await waitFor(() => c.received.length === 1, 5000, "the notification");
+      assert.deepEqual(c.received[0], n);
+      assert.equal(c.state, HubConnectionState.Connected);
+    });
+  }
+
+  it("negotiates version 0 and 1 with both transports in Text and Binary", async () => {
     const auth = { authorization: `Bearer ${token("negotiator")}` };
     const v1 = await (await fetch(`${hubA.hubUrl}/negotiate?negotiateVersion=1`, { method: "POST", headers: auth })).json();
     assert.equal(v1.negotiateVersion, 1);
     assert.ok(v1.connectionId && v1.connectionToken && v1.connectionId !== v1.connectionToken);
     assert.deepEqual(v1.availableTransports, [
-      { transport: "WebSockets", transferFormats: ["Text"] },
-      { transport: "LongPolling", transferFormats: ["Text"] },
+      { transport: "WebSockets", transferFormats: ["Text", "Binary"] },
+      { transport: "LongPolling", transferFormats: ["Text", "Binary"] },
     ]);
     const v0 = await (await fetch(`${hubA.hubUrl}/negotiate`, { method: "POST", headers: auth })).json();
     assert.equal(v0.negotiateVersion, 0);
