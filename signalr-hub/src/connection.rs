@@ -7,6 +7,7 @@
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::protocol::{self, Frame, HubProtocol, Outgoing};
+use crate::replay::Replay;
 use crate::session::Session;
 use orders_core::UserId;
 use std::collections::{HashMap, HashSet};
@@ -18,6 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 /// How long a closed Long Polling connection still answers polls (204) instead of 404.
 const LONG_POLL_GRACE: Duration = Duration::from_secs(5);
+/// Stateful reconnect: how long a connection whose socket dropped waits for the client to come
+/// back, and how many unacknowledged bytes it keeps (ASP.NET Core's `DisconnectTimeout` and
+/// `StatefulReconnectBufferSize` defaults).
+const RECONNECT_WINDOW: Duration = Duration::from_secs(15);
+const REPLAY_LIMIT_BYTES: usize = 100_000;
 
 fn now_ms() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
@@ -36,6 +42,8 @@ pub enum Attach {
     New,
     /// Long Polling was already attached: a later poll.
     Existing,
+    /// Stateful reconnect: a new WebSocket replaces the one before (dropped or not).
+    Resume,
     /// Another transport, or a second WebSocket, already owns the connection.
     Conflict(TransportKind),
 }
@@ -55,6 +63,14 @@ pub struct Connection {
     close_record: Mutex<Option<(Frame, CloseCode)>>,
     /// Set by the handshake.
     protocol: OnceLock<HubProtocol>,
+    /// Negotiate agreed to stateful reconnect (`useStatefulReconnect`).
+    pub reconnect_offered: bool,
+    /// Set by a version 2 handshake over WebSockets when reconnect was offered.
+    replay: OnceLock<Mutex<Replay>>,
+    /// Ends the current WebSocket's reader and writer without ending the connection.
+    socket: Mutex<CancellationToken>,
+    /// When the socket of a resumable connection dropped; 0 while one is attached.
+    detached_ms: AtomicU64,
     created_ms: u64,
     last_sent_ms: AtomicU64,
     last_received_ms: AtomicU64,
@@ -92,6 +108,11 @@ impl Connection {
             Some(TransportKind::LongPolling) if kind == TransportKind::LongPolling => {
                 Attach::Existing
             }
+            Some(TransportKind::WebSockets)
+                if kind == TransportKind::WebSockets && self.replay.get().is_some() =>
+            {
+                Attach::Resume
+            }
             Some(existing) => Attach::Conflict(existing),
         }
     }
@@ -99,8 +120,84 @@ impl Connection {
     /// Encodes `message` in the connection's protocol and queues it; `false` before the
     /// handshake or when it could not be queued.
     pub fn send_message(&self, message: &Outgoing) -> bool {
-        self.protocol()
-            .is_some_and(|protocol| self.send(protocol.encode(message)))
+        let Some(protocol) = self.protocol() else {
+            return false;
+        };
+        let frame = protocol.encode(message);
+        match message {
+            Outgoing::Invocation { .. } | Outgoing::Completion { .. } => self.send_tracked(frame),
+            _ => self.send(frame),
+        }
+    }
+
+    /// Queues an invocation message: numbered and kept until acknowledged when the connection
+    /// is resumable.
+    pub fn send_tracked(&self, frame: Frame) -> bool {
+        let Some(replay) = self.replay.get() else {
+            return self.send(frame);
+        };
+        // Numbered and queued under one lock, so a resume's snapshot and the queue never overlap.
+        let mut replay = replay.lock().unwrap();
+        if !replay.push(&frame) {
+            drop(replay);
+            self.slow_client();
+            return false;
+        }
+        self.send(frame)
+    }
+
+    /// Turns on stateful reconnect for this connection (after its handshake).
+    pub fn enable_replay(&self) {
+        let _ = self.replay.set(Mutex::new(Replay::new(REPLAY_LIMIT_BYTES)));
+    }
+
+    pub fn is_resumable(&self) -> bool {
+        self.replay.get().is_some()
+    }
+
+    /// The client acknowledged every message up to `id`.
+    pub fn ack(&self, id: u64) {
+        if let Some(replay) = self.replay.get() {
+            replay.lock().unwrap().ack(id);
+        }
+    }
+
+    /// What a resumed socket sends first: the Sequence id and the unacknowledged frames. What is
+    /// still queued is dropped: invocation messages are among those frames, the rest (pings,
+    /// acks) is stale.
+    pub fn resume(&self, queued: &mut mpsc::Receiver<Frame>) -> (u64, Vec<Frame>) {
+        let replay = self.replay.get().expect("resumable").lock().unwrap();
+        while queued.try_recv().is_ok() {}
+        self.detached_ms.store(0, Relaxed);
+        replay.resend()
+    }
+
+    /// A token for a new socket; the previous socket's is cancelled (a resume pre-empts it).
+    pub fn new_socket(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        let mut current = self.socket.lock().unwrap();
+        std::mem::replace(&mut *current, token.clone()).cancel();
+        token
+    }
+
+    /// The socket `token` belongs to is gone. A resumable connection waits for the client to
+    /// come back (unless a newer socket already took over); any other connection ends.
+    pub fn socket_lost(&self, token: &CancellationToken) {
+        if !self.is_resumable() {
+            return self.close(None);
+        }
+        let current = self.socket.lock().unwrap();
+        if !token.is_cancelled() {
+            self.detached_ms.store(now_ms().max(1), Relaxed);
+            token.cancel();
+        }
+        drop(current);
+    }
+
+    fn slow_client(&self) {
+        Metrics::incr(&self.metrics.slow_clients_closed);
+        tracing::warn!(connection = %self.id, user = %self.user, "send queue full; closing the slow client");
+        self.close_with_error("The client is not reading its messages fast enough.", false);
     }
 
     /// Queues a frame for the client. A full queue closes the connection: `false`.
@@ -114,9 +211,7 @@ impl Connection {
                 true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                Metrics::incr(&self.metrics.slow_clients_closed);
-                tracing::warn!(connection = %self.id, user = %self.user, "send queue full; closing the slow client");
-                self.close_with_error("The client is not reading its messages fast enough.", false);
+                self.slow_client();
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -226,10 +321,12 @@ impl Registry {
 
     /// A new connection for `user`; `token_is_id` for negotiate version 0, where the client
     /// connects with the connection id.
+    /// `reconnect_offered`: negotiate agreed to stateful reconnect.
     pub fn create(
         self: &Arc<Self>,
         user: UserId,
         token_is_id: bool,
+        reconnect_offered: bool,
     ) -> Result<Arc<Connection>, Full> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let token = if token_is_id {
@@ -250,6 +347,10 @@ impl Registry {
             closing: CancellationToken::new(),
             close_record: Mutex::new(None),
             protocol: OnceLock::new(),
+            reconnect_offered,
+            replay: OnceLock::new(),
+            socket: Mutex::new(CancellationToken::new()),
+            detached_ms: AtomicU64::new(0),
             created_ms: now,
             last_sent_ms: AtomicU64::new(now),
             last_received_ms: AtomicU64::new(now),
@@ -352,6 +453,11 @@ async fn supervise(registry: Arc<Registry>, connection: Arc<Connection>) {
             // Re-check soon: the handshake usually completes well before the deadline.
             deadline.min(now + 250)
         } else {
+            let detached = connection.detached_ms.load(Relaxed);
+            if detached != 0 && now >= detached + ms(RECONNECT_WINDOW) {
+                connection.close(None);
+                break;
+            }
             let timeout_at = connection.last_received_ms.load(Relaxed) + ms(limits.client_timeout);
             if now >= timeout_at {
                 connection.close_with_error(
@@ -365,7 +471,12 @@ async fn supervise(registry: Arc<Registry>, connection: Arc<Connection>) {
                 connection.send_message(&Outgoing::Ping);
                 ping_at = now + ms(limits.keep_alive);
             }
-            timeout_at.min(ping_at)
+            let reconnect_by = if detached == 0 {
+                u64::MAX
+            } else {
+                detached + ms(RECONNECT_WINDOW)
+            };
+            timeout_at.min(ping_at).min(reconnect_by)
         };
         let sleep = Duration::from_millis(wake_at.saturating_sub(now_ms()).max(10));
         tokio::select! {

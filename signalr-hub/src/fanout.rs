@@ -55,7 +55,7 @@ pub fn deliver(registry: &Registry, metrics: &Metrics, message: &FanoutMessage) 
                 arguments: &arguments,
             })
         });
-        if connection.send(frame.clone()) {
+        if connection.send_tracked(frame.clone()) {
             delivered += 1;
             Metrics::incr(&metrics.notifications_delivered);
         }

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod metrics;
 pub mod negotiate;
 pub mod protocol;
+pub mod replay;
 pub mod session;
 pub mod transports;
 

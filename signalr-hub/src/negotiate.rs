@@ -15,6 +15,8 @@ use std::sync::atomic::Ordering::Relaxed;
 #[serde(rename_all = "camelCase")]
 pub struct NegotiateQuery {
     negotiate_version: Option<u32>,
+    /// Sent by clients built `withStatefulReconnect()`.
+    use_stateful_reconnect: Option<bool>,
 }
 
 pub async fn negotiate(
@@ -27,7 +29,9 @@ pub async fn negotiate(
     }
     // Version 1 adds connectionToken; a client asking for more gets the highest we speak.
     let version = query.negotiate_version.unwrap_or(0).min(1);
-    let Ok(connection) = hub.registry.create(user, version == 0) else {
+    // Offered only when asked: the official client refuses an offer it did not ask for.
+    let reconnect = version >= 1 && query.use_stateful_reconnect == Some(true);
+    let Ok(connection) = hub.registry.create(user, version == 0, reconnect) else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
     };
     // Text for the JSON protocol, Binary for MessagePack.
@@ -35,7 +39,7 @@ pub async fn negotiate(
         { "transport": "WebSockets", "transferFormats": ["Text", "Binary"] },
         { "transport": "LongPolling", "transferFormats": ["Text", "Binary"] },
     ]);
-    let body = if version >= 1 {
+    let mut body = if version >= 1 {
         json!({
             "negotiateVersion": 1,
             "connectionId": connection.id,
@@ -49,5 +53,8 @@ pub async fn negotiate(
             "availableTransports": transports,
         })
     };
+    if reconnect {
+        body["useStatefulReconnect"] = json!(true);
+    }
     Json(body).into_response()
 }

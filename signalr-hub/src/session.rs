@@ -1,10 +1,11 @@
 //! Inbound processing, shared by both transports: framing, handshake, limits, dispatch.
 
 use crate::config::Limits;
-use crate::connection::{CloseCode, Connection};
+use crate::connection::{CloseCode, Connection, TransportKind};
 use crate::hub::{self, Hub};
 use crate::metrics::Metrics;
 use crate::protocol::{self, Decoder, Incoming, Outgoing, ProtocolError, RecordBuffer};
+use crate::replay::Received;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,6 +48,8 @@ pub struct Session {
     decoder: Option<Decoder>,
     max_record: usize,
     bucket: Bucket,
+    /// Stateful reconnect: the client's numbering, to skip what it resends.
+    received: Received,
 }
 
 impl Session {
@@ -55,6 +58,7 @@ impl Session {
             handshake: RecordBuffer::new(limits.max_message_bytes),
             decoder: None,
             max_record: limits.max_message_bytes,
+            received: Received::default(),
             bucket: Bucket {
                 tokens: limits.invocation_burst as f64,
                 rate: limits.invocations_per_sec as f64,
@@ -89,9 +93,28 @@ impl Session {
                 return Flow::Closed;
             }
             Metrics::incr(&hub.metrics.messages_received);
+            if connection.is_resumable() {
+                match message {
+                    Incoming::Sequence(id) => {
+                        if let Err(e) = self.received.sequence(id) {
+                            return protocol_error(hub, connection, &e);
+                        }
+                        continue;
+                    }
+                    Incoming::Ack(id) => {
+                        connection.ack(id);
+                        continue;
+                    }
+                    _ if message.is_invocation_message() && !self.received.accept() => continue,
+                    _ => {}
+                }
+            }
             if self.dispatch(hub, connection, message).await == Flow::Closed {
                 return Flow::Closed;
             }
+        }
+        if let Some(id) = self.received.ack_due() {
+            connection.send_message(&Outgoing::Ack(id));
         }
         Flow::Continue
     }
@@ -116,7 +139,15 @@ impl Session {
         };
         Metrics::incr(&hub.metrics.messages_received);
         match protocol::parse_handshake(&record) {
-            Ok(chosen) => {
+            Ok((chosen, version)) => {
+                // Stateful reconnect needs all three: offered at negotiate, a version 2
+                // handshake, and WebSockets (the official client resumes no other transport).
+                if connection.reconnect_offered
+                    && version >= 2
+                    && connection.transport() == Some(TransportKind::WebSockets)
+                {
+                    connection.enable_replay();
+                }
                 connection.set_protocol(chosen);
                 connection.send(protocol::handshake_ok(chosen));
                 self.decoder = Some(chosen.decoder(self.max_record));

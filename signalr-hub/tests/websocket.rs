@@ -199,7 +199,7 @@ async fn unknown_id_is_404_second_socket_409_missing_token_401() {
     let connection = hub
         .hub
         .registry
-        .create(UserId::parse("alice").unwrap(), false)
+        .create(UserId::parse("alice").unwrap(), false, false)
         .unwrap();
     let url = hub.ws_url(&format!(
         "id={}&access_token={}",
@@ -358,7 +358,7 @@ async fn a_slow_client_is_closed_without_stalling_others() {
     let stuck = hub
         .hub
         .registry
-        .create(UserId::parse("alice").unwrap(), false)
+        .create(UserId::parse("alice").unwrap(), false, false)
         .unwrap();
     stuck.set_protocol(signalr_hub::protocol::HubProtocol::Json);
     let mut other = hub.handshaken("alice").await;

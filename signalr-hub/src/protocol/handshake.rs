@@ -12,9 +12,10 @@ struct HandshakeRequest {
     version: u64,
 }
 
-/// Reads a handshake record (separator removed). `Err` holds the text for the `{"error": ...}`
-/// reply.
-pub fn parse_handshake(record: &[u8]) -> Result<HubProtocol, String> {
+/// Reads a handshake record (separator removed): the protocol and its version. Version 2 (a
+/// client with stateful reconnect) adds the Ack and Sequence messages; both are accepted, as
+/// ASP.NET Core does. `Err` holds the text for the `{"error": ...}` reply.
+pub fn parse_handshake(record: &[u8]) -> Result<(HubProtocol, u64), String> {
     let request: HandshakeRequest = serde_json::from_slice(record)
         .map_err(|_| "Handshake request is not valid JSON with 'protocol' and 'version'.")?;
     let protocol = HubProtocol::ALL
@@ -26,13 +27,13 @@ pub fn parse_handshake(record: &[u8]) -> Result<HubProtocol, String> {
                 request.protocol
             )
         })?;
-    if request.version != 1 {
+    if !(1..=2).contains(&request.version) {
         return Err(format!(
             "The server does not support version {} of the '{}' protocol.",
             request.version, request.protocol
         ));
     }
-    Ok(protocol)
+    Ok((protocol, request.version))
 }
 
 /// The successful reply, `{}` and a separator, in the frame type `protocol` uses from now on
@@ -55,15 +56,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accepts_json_and_messagepack_version_1_only() {
+    fn accepts_json_and_messagepack_versions_1_and_2() {
         let parse = |s: &str| parse_handshake(s.as_bytes());
         assert_eq!(
             parse(r#"{"version":1,"protocol":"json"}"#),
-            Ok(HubProtocol::Json)
+            Ok((HubProtocol::Json, 1))
         );
         assert_eq!(
-            parse(r#"{"protocol":"messagepack","version":1}"#),
-            Ok(HubProtocol::MessagePack)
+            parse(r#"{"protocol":"messagepack","version":2}"#),
+            Ok((HubProtocol::MessagePack, 2))
         );
         assert!(parse(r#"{"protocol":"blazorpack","version":1}"#).is_err());
         assert!(parse(r#"{"protocol":"json","version":7}"#).is_err());

@@ -137,6 +137,17 @@ pub enum Incoming {
     Ignored(u64),
 }
 
+impl Incoming {
+    /// Numbered by stateful reconnect: the invocation messages, types 1 to 5.
+    pub fn is_invocation_message(&self) -> bool {
+        match self {
+            Incoming::Invocation { .. } | Incoming::StreamInvocation { .. } => true,
+            Incoming::Ignored(kind) => (INVOCATION..=CANCEL_INVOCATION).contains(kind),
+            _ => false,
+        }
+    }
+}
+
 /// Splits a protocol's records out of incoming frames and parses them.
 #[derive(Debug)]
 pub enum Decoder {

@@ -39,7 +39,7 @@ pub async fn poll(hub: Arc<Hub>, user: UserId, query: ConnectQuery) -> Response 
     match connection.attach(TransportKind::LongPolling) {
         Attach::New => return ok(&connection, Vec::new()),
         Attach::Existing => {}
-        Attach::Conflict(_) => {
+        Attach::Resume | Attach::Conflict(_) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
                 "cannot change transports mid-connection",

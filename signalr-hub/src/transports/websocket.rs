@@ -6,7 +6,7 @@
 use super::{ConnectQuery, existing, refuse};
 use crate::connection::{Attach, CloseCode, Connection, TransportKind};
 use crate::hub::Hub;
-use crate::protocol::{Frame, ProtocolError};
+use crate::protocol::{Frame, Outgoing, ProtocolError};
 use crate::session::Flow;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
@@ -16,6 +16,7 @@ use orders_core::UserId;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// How long the final records and the close frame may take to flush.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
@@ -31,7 +32,7 @@ pub async fn connect(
     }
     let connection = match query.id.as_deref() {
         // skipNegotiation: the socket is a new connection.
-        None => match hub.registry.create(user, false) {
+        None => match hub.registry.create(user, false, false) {
             Ok(connection) => connection,
             Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections"),
         },
@@ -40,8 +41,9 @@ pub async fn connect(
             Err(refusal) => return refusal.into_response(),
         },
     };
-    match connection.attach(TransportKind::WebSockets) {
-        Attach::New => {}
+    let resume = match connection.attach(TransportKind::WebSockets) {
+        Attach::New => false,
+        Attach::Resume => true,
         Attach::Existing | Attach::Conflict(TransportKind::WebSockets) => {
             return refuse(
                 StatusCode::CONFLICT,
@@ -54,7 +56,7 @@ pub async fn connect(
                 "cannot change transports mid-connection",
             );
         }
-    }
+    };
     // Frames up to a few records' worth are read whole; the record size limit itself is
     // enforced (with a Close message) by the session.
     let frame_limit = (hub.limits.max_message_bytes * 4).max(64 * 1024);
@@ -70,14 +72,22 @@ pub async fn connect(
             tracing::info!(error = %e, "WebSocket upgrade failed");
             failed.close(None);
         })
-        .on_upgrade(move |socket| run(hub, connection, socket))
+        .on_upgrade(move |socket| run(hub, connection, socket, resume))
 }
 
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
-async fn run(hub: Arc<Hub>, connection: Arc<Connection>, socket: WebSocket) {
+/// Reads the socket until it ends. A socket that drops (no close frame) leaves a resumable
+/// connection waiting for the client's stateful reconnect; `resume`: this socket is one.
+async fn run(hub: Arc<Hub>, connection: Arc<Connection>, socket: WebSocket, resume: bool) {
+    let this_socket = connection.new_socket();
     let (sink, mut stream) = socket.split();
-    let writer = tokio::spawn(write(Arc::clone(&connection), sink));
+    let writer = tokio::spawn(write(
+        Arc::clone(&connection),
+        sink,
+        this_socket.clone(),
+        resume,
+    ));
     loop {
         tokio::select! {
             frame = stream.next() => match frame {
@@ -93,8 +103,12 @@ async fn run(hub: Arc<Hub>, connection: Arc<Connection>, socket: WebSocket) {
                     }
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => connection.touch_received(),
-                Some(Ok(Message::Close(_))) | None => {
+                Some(Ok(Message::Close(_))) => {
                     connection.close(None);
+                    break;
+                }
+                None => {
+                    connection.socket_lost(&this_socket);
                     break;
                 }
                 Some(Err(e)) => {
@@ -108,12 +122,14 @@ async fn run(hub: Arc<Hub>, connection: Arc<Connection>, socket: WebSocket) {
                         );
                     } else {
                         tracing::debug!(connection = %connection.id, error = %e, "WebSocket read failed");
-                        connection.close(None);
+                        connection.socket_lost(&this_socket);
                     }
                     break;
                 }
             },
             () = connection.closed() => break,
+            // A resume took over, or the writer lost the socket.
+            () = this_socket.cancelled() => break,
         }
     }
     let _ = writer.await;
@@ -132,8 +148,26 @@ fn too_big(error: &axum::Error) -> bool {
 
 type Sink = futures::stream::SplitSink<WebSocket, Message>;
 
-async fn write(connection: Arc<Connection>, mut sink: Sink) {
+async fn write(
+    connection: Arc<Connection>,
+    mut sink: Sink,
+    socket: CancellationToken,
+    resume: bool,
+) {
+    // A resumed socket waits here until the socket it replaces has let go.
     let mut receiver = connection.receiver.lock().await;
+    if resume {
+        // The Sequence message first: the official client ignores everything until it comes.
+        let (first, frames) = connection.resume(&mut receiver);
+        let protocol = connection
+            .protocol()
+            .expect("a resumable connection is handshaken");
+        for frame in std::iter::once(protocol.encode(&Outgoing::Sequence(first))).chain(frames) {
+            if sink.send(message(frame)).await.is_err() {
+                return connection.socket_lost(&socket);
+            }
+        }
+    }
     loop {
         tokio::select! {
             biased;
@@ -142,15 +176,17 @@ async fn write(connection: Arc<Connection>, mut sink: Sink) {
                 tokio::select! {
                     sent = sink.send(message(record)) => {
                         if sent.is_err() {
-                            connection.close(None);
-                            return;
+                            return connection.socket_lost(&socket);
                         }
                     }
                     // A client that stopped reading: give up on it.
                     () = connection.closed() => break,
+                    () = socket.cancelled() => return,
                 }
             }
             () = connection.closed() => break,
+            // The connection goes on over a newer socket, or waits for one.
+            () = socket.cancelled() => return,
         }
     }
     // Flush what is queued, the Close message, then the close frame, within a bound.

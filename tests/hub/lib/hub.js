@@ -109,13 +109,17 @@ async function startHub(env = {}) {
 }
 
 /** An official client connection for `user`; `options` go to withUrl. Not started.
- *  `messagePack`: the MessagePack hub protocol (@microsoft/signalr-protocol-msgpack) for JSON. */
-function client(hub, user, options = {}, { reconnect = false, tokenFor = token, messagePack = false, url = hub.hubUrl } = {}) {
+ *  `messagePack`: the MessagePack hub protocol (@microsoft/signalr-protocol-msgpack) for JSON;
+ *  `statefulReconnect`: `withStatefulReconnect()`; `url`: the hub's URL through a proxy. */
+function client(hub, user, options = {}, {
+  reconnect = false, tokenFor = token, messagePack = false, statefulReconnect = false, url = hub.hubUrl,
+} = {}) {
   let builder = new signalR.HubConnectionBuilder()
     .withUrl(url, { accessTokenFactory: () => tokenFor(user), ...options })
     .configureLogging(process.env.HUB_CLIENT_LOG ? signalR.LogLevel.Debug : signalR.LogLevel.None);
   if (reconnect) builder = builder.withAutomaticReconnect([0, 200, 500, 1000, 1000, 2000, 2000, 2000]);
   if (messagePack) builder = builder.withHubProtocol(new MessagePackHubProtocol());
+  if (statefulReconnect) builder = builder.withStatefulReconnect();
   const connection = builder.build();
   connection.received = [];
   connection.on("Notification", (n) => connection.received.push(n));
