@@ -1,6 +1,7 @@
-//! One contract for every `NotificationFanout`: a published notification reaches every
-//! subscriber (hub replica) exactly once, with the exact payload; on Redis a failed publish is
-//! an error (so the notifier's message is retried), and subscribers survive a server restart.
+//! One contract for every `NotificationFanout` and its `FanoutSubscription` (the port the hub
+//! reads): a published notification reaches every subscriber (hub replica) exactly once, in
+//! order, with the exact payload. On Redis a failed publish is also an error (so the notifier's
+//! message is retried), and subscribers survive a server restart.
 //!
 //! The Redis cases need a server, and fail (not skip) without one:
 //!
@@ -11,15 +12,14 @@
 //! `redis_outage_*` cases start, kill and restart their own `redis-server`.
 
 use futures::StreamExt;
-use orders_adapters::memory::{FanoutMessage, MemoryFanout};
+use orders_adapters::memory::MemoryFanout;
 use orders_adapters::redis::{DEFAULT_PREFIX, RedisFanout};
-use orders_core::events::Notification;
-use orders_core::ports::NotificationFanout;
+use orders_core::events::{FanoutMessage, Notification};
+use orders_core::ports::{FanoutEvent, FanoutSubscription, NotificationFanout};
 use orders_core::{CorrelationId, OrderId, OrderStatus, UserId};
 use orders_test_support::RedisServer;
 use orders_test_support::server_url;
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, mpsc};
 use tokio::time::{sleep, timeout};
 
 /// How long a message may take to arrive.
@@ -52,20 +52,37 @@ async fn publish(fanout: &dyn NotificationFanout, message: &FanoutMessage) {
         .unwrap();
 }
 
-async fn next_broadcast(receiver: &mut broadcast::Receiver<FanoutMessage>) -> FanoutMessage {
-    timeout(WAIT, receiver.recv()).await.unwrap().unwrap()
-}
-
-async fn next_redis(receiver: &mut mpsc::Receiver<FanoutMessage>) -> FanoutMessage {
-    timeout(WAIT, receiver.recv())
+async fn next(hub: &mut dyn FanoutSubscription) -> FanoutMessage {
+    match timeout(WAIT, hub.next())
         .await
         .expect("no message within 5 s")
-        .expect("the subscription ended")
+    {
+        Some(FanoutEvent::Message(message)) => message,
+        other => panic!("expected a message, got {other:?}"),
+    }
 }
 
-async fn assert_no_more_redis(receiver: &mut mpsc::Receiver<FanoutMessage>) {
-    sleep(QUIET).await;
-    assert_eq!(receiver.try_recv(), Err(mpsc::error::TryRecvError::Empty));
+async fn assert_no_more(hub: &mut dyn FanoutSubscription) {
+    if let Ok(event) = timeout(QUIET, hub.next()).await {
+        panic!("expected nothing more, got {event:?}");
+    }
+}
+
+/// The contract: each subscriber gets each message once, in publication order.
+async fn every_subscriber_gets_each_message_once_in_order(
+    fanout: &dyn NotificationFanout,
+    mut hubs: Vec<Box<dyn FanoutSubscription>>,
+) {
+    let sent: Vec<_> = (10..15).map(message).collect();
+    for m in &sent {
+        publish(fanout, m).await;
+    }
+    for hub in &mut hubs {
+        for m in &sent {
+            assert_eq!(next(hub.as_mut()).await, *m);
+        }
+        assert_no_more(hub.as_mut()).await;
+    }
 }
 
 #[tokio::test]
@@ -73,15 +90,24 @@ async fn memory_publish_reaches_every_subscriber_exactly_once() {
     let fanout = MemoryFanout::new();
     // Nobody listening: nobody to tell, and not an error.
     publish(&fanout, &message(1)).await;
+    let hubs: Vec<Box<dyn FanoutSubscription>> =
+        vec![Box::new(fanout.subscribe()), Box::new(fanout.subscribe())];
+    assert_eq!(hubs[0].backend(), "memory");
+    every_subscriber_gets_each_message_once_in_order(&fanout, hubs).await;
+}
 
-    let (mut hub_a, mut hub_b) = (fanout.subscribe(), fanout.subscribe());
-    let sent = message(42);
-    publish(&fanout, &sent).await;
-    for hub in [&mut hub_a, &mut hub_b] {
-        assert_eq!(next_broadcast(hub).await, sent);
-        sleep(QUIET).await;
-        assert_eq!(hub.try_recv(), Err(broadcast::error::TryRecvError::Empty));
+#[tokio::test]
+async fn memory_subscriber_that_falls_behind_is_told_how_many_it_missed() {
+    let fanout = MemoryFanout::new();
+    let mut hub = fanout.subscribe();
+    for i in 0..1100 {
+        publish(&fanout, &message(i)).await;
     }
+    assert_eq!(hub.next().await, Some(FanoutEvent::Missed(76)));
+    assert_eq!(
+        next(&mut hub).await.notification.order_id,
+        Some(OrderId::new(76))
+    );
 }
 
 #[test]
@@ -109,26 +135,30 @@ async fn redis_publish_reaches_every_subscriber_exactly_once() {
     assert_eq!(fanout.channel(), format!("{prefix}notifications"));
     publish(&fanout, &message(1)).await;
 
-    let mut hub_a = RedisFanout::subscribe(&url, &prefix).await.unwrap();
-    let mut hub_b = RedisFanout::subscribe(&url, &prefix).await.unwrap();
+    let hubs: Vec<Box<dyn FanoutSubscription>> = vec![
+        Box::new(RedisFanout::subscribe(&url, &prefix).await.unwrap()),
+        Box::new(RedisFanout::subscribe(&url, &prefix).await.unwrap()),
+    ];
+    assert_eq!(hubs[0].backend(), "redis");
     let mut wire = redis::Client::open(url.as_str())
         .unwrap()
         .get_async_pubsub()
         .await
         .unwrap();
     wire.subscribe(fanout.channel()).await.unwrap();
+    every_subscriber_gets_each_message_once_in_order(&fanout, hubs).await;
 
+    let mut hub_a = RedisFanout::subscribe(&url, &prefix).await.unwrap();
     let sent = message(42);
     publish(&fanout, &sent).await;
-    for hub in [&mut hub_a, &mut hub_b] {
-        assert_eq!(next_redis(hub).await, sent);
-        assert_no_more_redis(hub).await;
+    assert_eq!(next(&mut hub_a).await, sent);
+    // On the wire: one JSON message per publish, on the one channel (the contract's five, then
+    // this one).
+    let mut on_wire = wire.on_message();
+    for _ in 0..5 {
+        timeout(WAIT, on_wire.next()).await.unwrap().unwrap();
     }
-    // On the wire: one JSON message on the one channel.
-    let raw = timeout(WAIT, wire.on_message().next())
-        .await
-        .unwrap()
-        .unwrap();
+    let raw = timeout(WAIT, on_wire.next()).await.unwrap().unwrap();
     assert_eq!(raw.get_channel_name(), fanout.channel());
     let json: serde_json::Value = serde_json::from_slice(raw.get_payload_bytes()).unwrap();
     assert_eq!(json, serde_json::to_value(&sent).unwrap());
@@ -136,7 +166,7 @@ async fn redis_publish_reaches_every_subscriber_exactly_once() {
     // Another prefix is another channel: nothing crosses over.
     let elsewhere = RedisFanout::connect(&url, &unique_prefix()).await.unwrap();
     publish(&elsewhere, &message(7)).await;
-    assert_no_more_redis(&mut hub_a).await;
+    assert_no_more(&mut hub_a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,8 +189,8 @@ async fn redis_subscriber_skips_messages_it_cannot_read() {
     }
     let sent = message(3);
     publish(&fanout, &sent).await;
-    assert_eq!(next_redis(&mut hub).await, sent);
-    assert_no_more_redis(&mut hub).await;
+    assert_eq!(next(&mut hub).await, sent);
+    assert_no_more(&mut hub).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,7 +254,7 @@ async fn redis_outage_subscriber_resubscribes_after_a_server_restart() {
     let mut hub = RedisFanout::subscribe(&url, DEFAULT_PREFIX).await.unwrap();
     let before = message(1);
     publish(&fanout, &before).await;
-    assert_eq!(next_redis(&mut hub).await, before);
+    assert_eq!(next(&mut hub).await, before);
 
     server.stop();
     let lost = message(2);
@@ -249,8 +279,8 @@ async fn redis_outage_subscriber_resubscribes_after_a_server_restart() {
         assert!(Instant::now() < deadline, "publish still failing: {e}");
         sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(next_redis(&mut hub).await, after);
-    assert_no_more_redis(&mut hub).await;
+    assert_eq!(next(&mut hub).await, after);
+    assert_no_more(&mut hub).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,10 +312,10 @@ async fn redis_outage_publish_times_out_and_subscriber_recovers_when_redis_hangs
             .await
             .is_ok()
         {
-            match timeout(Duration::from_millis(500), hub.recv()).await {
-                Ok(Some(received)) if received == after => break,
+            match timeout(Duration::from_millis(500), hub.next()).await {
+                Ok(Some(FanoutEvent::Message(received))) if received == after => break,
                 // A publish that timed out may still land when the server wakes: at least once.
-                Ok(Some(received)) => assert_eq!(received, stuck),
+                Ok(Some(FanoutEvent::Message(received))) => assert_eq!(received, stuck),
                 _ => {}
             }
         }

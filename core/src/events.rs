@@ -148,6 +148,19 @@ pub struct Notification {
     pub order_id: Option<OrderId>,
 }
 
+/// One notification for one user, as every hub replica receives it. On the Redis channel it is
+/// JSON: `{"userId":"…","notification":{"correlationId":"…","status":"COMPLETED","orderId":42},
+/// "traceparent":"00-…"}`; the `traceparent` (present when traces are exported) lets the hub's
+/// push join the order's trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanoutMessage {
+    pub user_id: UserId,
+    pub notification: Notification,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

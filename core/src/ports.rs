@@ -1,7 +1,7 @@
 //! Ports: the small traits the functions depend on. Adapters (SQLite, SQL Server, Redis,
 //! RabbitMQ, memory, ...) implement them; the functions never name an adapter.
 
-use crate::events::Notification;
+use crate::events::{FanoutMessage, Notification};
 use crate::ids::{CorrelationId, OrderId, OrderRef, UserId};
 use crate::order::{FailedOrder, FailureRecorded, NewOrder, Order, SavedOrder};
 use crate::paging::{Page, PageRequest};
@@ -192,6 +192,28 @@ pub trait MessagePublisher: Send + Sync {
 pub trait NotificationFanout: Send + Sync {
     async fn publish(&self, user: &UserId, notification: &Notification)
     -> Result<(), BackendError>;
+}
+
+/// What a hub replica reads from its fan-out subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FanoutEvent {
+    Message(FanoutMessage),
+    /// This many messages were published but dropped before this subscriber read them (it fell
+    /// behind a bounded buffer).
+    Missed(u64),
+}
+
+/// The hub's side of [`NotificationFanout`]: every message published after it subscribed, in
+/// publication order. Each backend keeps the subscription alive by itself (Redis resubscribes
+/// after an outage).
+#[async_trait]
+pub trait FanoutSubscription: Send {
+    /// The next event; `None` once the subscription has ended for good.
+    async fn next(&mut self) -> Option<FanoutEvent>;
+    /// Messages received and not read yet.
+    fn backlog(&self) -> usize;
+    /// The backend, for health checks: "memory" or "redis".
+    fn backend(&self) -> &'static str;
 }
 
 /// A message received from a queue, locked for its receiver until settled or until the

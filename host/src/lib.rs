@@ -224,9 +224,9 @@ pub async fn start(
 /// status from the same workflow state and store, and hears the notifier through the in-process
 /// fan-out (or through Redis when `REDIS_URL` is set).
 async fn embedded_hub(state: &AppState, limits: Limits) -> anyhow::Result<Arc<Hub>> {
-    let source = match (&state.local_fanout, &state.settings.redis_url) {
-        (Some(local), _) => FanoutSource::Memory(local.subscribe()),
-        (None, Some(url)) => FanoutSource::Redis(
+    let source: FanoutSource = match (&state.local_fanout, &state.settings.redis_url) {
+        (Some(local), _) => Box::new(local.subscribe()),
+        (None, Some(url)) => Box::new(
             RedisFanout::subscribe(url.expose(), &state.settings.fanout_prefix)
                 .await
                 .context("subscribing the hub to the fan-out channel")?,
@@ -237,7 +237,7 @@ async fn embedded_hub(state: &AppState, limits: Limits) -> anyhow::Result<Arc<Hu
         state: Some(Arc::clone(&state.workflow)),
         store: Some(Arc::clone(&state.store)),
     };
-    let hub = Hub::new(Arc::clone(&state.auth), lookup, limits, source.name());
+    let hub = Hub::new(Arc::clone(&state.auth), lookup, limits, source.backend());
     signalr_hub::spawn_fanout(&hub, source);
     Ok(hub)
 }

@@ -136,27 +136,24 @@ pub async fn build(settings: &Settings) -> anyhow::Result<(Arc<Hub>, FanoutSourc
         .await
         .context("opening the system of record")?;
     lookup.store = Some(record.orders);
-    let source = match &settings.redis_url {
+    let source: FanoutSource = match &settings.redis_url {
         Some(url) => {
             lookup.state = Some(Arc::new(
                 RedisState::connect(url.expose())
                     .await
                     .context("connecting to Redis")?,
             ));
-            FanoutSource::Redis(
+            Box::new(
                 RedisFanout::subscribe(url.expose(), &settings.fanout_prefix)
                     .await
                     .context("subscribing to the fan-out channel")?,
             )
         }
-        None => {
-            // Standalone without Redis nothing publishes to us; the embedded host passes its
-            // own MemoryFanout through the library instead.
-            let fanout = orders_adapters::memory::MemoryFanout::new();
-            FanoutSource::Memory(fanout.subscribe())
-        }
+        // Standalone without Redis nothing publishes to us; the embedded host passes its own
+        // MemoryFanout's subscription through the library instead.
+        None => Box::new(orders_adapters::memory::MemoryFanout::new().subscribe()),
     };
-    let hub = Hub::new(validator, lookup, settings.limits.clone(), source.name());
+    let hub = Hub::new(validator, lookup, settings.limits.clone(), source.backend());
     Ok((hub, source))
 }
 

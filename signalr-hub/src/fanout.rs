@@ -4,27 +4,14 @@
 use crate::connection::Registry;
 use crate::metrics::Metrics;
 use crate::protocol::{Frame, HubProtocol, Outgoing};
-use orders_adapters::memory::FanoutMessage;
+use orders_core::events::FanoutMessage;
+use orders_core::ports::{FanoutEvent, FanoutSubscription};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{broadcast, mpsc};
 
-/// Where this replica's notifications come from.
-pub enum FanoutSource {
-    /// `RedisFanout::subscribe` (it resubscribes by itself after a Redis restart).
-    Redis(mpsc::Receiver<FanoutMessage>),
-    /// `MemoryFanout::subscribe`, when the notifier shares the process.
-    Memory(broadcast::Receiver<FanoutMessage>),
-}
-
-impl FanoutSource {
-    pub fn name(&self) -> &'static str {
-        match self {
-            FanoutSource::Redis(_) => "redis",
-            FanoutSource::Memory(_) => "memory",
-        }
-    }
-}
+/// Where this replica's notifications come from: Redis pub/sub, or the in-process fan-out when
+/// the notifier shares the process.
+pub type FanoutSource = Box<dyn FanoutSubscription>;
 
 /// Delivers one message to the user's connections that completed the handshake, in a `push`
 /// span that joins the order's trace.
@@ -66,27 +53,18 @@ pub fn deliver(registry: &Registry, metrics: &Metrics, message: &FanoutMessage) 
 }
 
 /// Runs until the source ends.
-pub async fn run(source: FanoutSource, registry: Arc<Registry>, metrics: Arc<Metrics>) {
-    match source {
-        FanoutSource::Redis(mut receiver) => {
-            while let Some(message) = receiver.recv().await {
-                metrics.fanout_backlog.set(receiver.len() as i64);
+pub async fn run(mut source: FanoutSource, registry: Arc<Registry>, metrics: Arc<Metrics>) {
+    while let Some(event) = source.next().await {
+        metrics.fanout_backlog.set(source.backlog() as i64);
+        match event {
+            FanoutEvent::Message(message) => {
                 deliver(&registry, &metrics, &message);
             }
-            tracing::warn!("the Redis fan-out subscription ended");
-        }
-        FanoutSource::Memory(mut receiver) => loop {
-            match receiver.recv().await {
-                Ok(message) => {
-                    metrics.fanout_backlog.set(receiver.len() as i64);
-                    deliver(&registry, &metrics, &message);
-                }
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    metrics.fanout_dropped.inc_by(missed);
-                    tracing::warn!(missed, "the hub fell behind the in-process fan-out");
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
+            FanoutEvent::Missed(missed) => {
+                metrics.fanout_dropped.inc_by(missed);
+                tracing::warn!(missed, "the hub fell behind its fan-out subscription");
             }
-        },
+        }
     }
+    tracing::warn!(backend = source.backend(), "the fan-out subscription ended");
 }

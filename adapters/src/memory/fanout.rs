@@ -3,32 +3,16 @@
 
 use async_trait::async_trait;
 use orders_core::UserId;
-use orders_core::events::Notification;
-use orders_core::ports::{BackendError, NotificationFanout};
-use serde::{Deserialize, Serialize};
+use orders_core::events::{FanoutMessage, Notification};
+use orders_core::ports::{BackendError, FanoutEvent, FanoutSubscription, NotificationFanout};
 use tokio::sync::broadcast;
 
-/// One notification for one user, as every hub replica receives it. On the Redis channel it is
-/// JSON: `{"userId":"…","notification":{"correlationId":"…","status":"COMPLETED","orderId":42},
-/// "traceparent":"00-…"}`; the `traceparent` (present when traces are exported) lets the hub's
-/// push join the order's trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FanoutMessage {
-    pub user_id: UserId,
-    pub notification: Notification,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub traceparent: Option<String>,
-}
-
-impl FanoutMessage {
-    /// The message for `user`, in the publishing span's trace.
-    pub fn new(user: &UserId, notification: &Notification) -> Self {
-        FanoutMessage {
-            user_id: user.clone(),
-            notification: notification.clone(),
-            traceparent: orders_telemetry::current_traceparent(),
-        }
+/// The message for `user`, in the publishing span's trace.
+pub(crate) fn fanout_message(user: &UserId, notification: &Notification) -> FanoutMessage {
+    FanoutMessage {
+        user_id: user.clone(),
+        notification: notification.clone(),
+        traceparent: orders_telemetry::current_traceparent(),
     }
 }
 
@@ -55,8 +39,29 @@ impl MemoryFanout {
     }
 
     /// Every message published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<FanoutMessage> {
-        self.sender.subscribe()
+    pub fn subscribe(&self) -> MemorySubscription {
+        MemorySubscription(self.sender.subscribe())
+    }
+}
+
+pub struct MemorySubscription(broadcast::Receiver<FanoutMessage>);
+
+#[async_trait]
+impl FanoutSubscription for MemorySubscription {
+    async fn next(&mut self) -> Option<FanoutEvent> {
+        match self.0.recv().await {
+            Ok(message) => Some(FanoutEvent::Message(message)),
+            Err(broadcast::error::RecvError::Lagged(missed)) => Some(FanoutEvent::Missed(missed)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    fn backlog(&self) -> usize {
+        self.0.len()
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
     }
 }
 
@@ -67,7 +72,7 @@ impl NotificationFanout for MemoryFanout {
         user: &UserId,
         notification: &Notification,
     ) -> Result<(), BackendError> {
-        let message = FanoutMessage::new(user, notification);
+        let message = fanout_message(user, notification);
         // Sending fails only when nobody subscribes: then no user is connected to tell.
         let _ = self.sender.send(message);
         Ok(())

@@ -3,5 +3,6 @@
 mod fanout;
 mod state;
 
-pub use fanout::{FanoutMessage, MemoryFanout};
+pub(crate) use fanout::fanout_message;
+pub use fanout::{MemoryFanout, MemorySubscription};
 pub use state::MemoryState;

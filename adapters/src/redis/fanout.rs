@@ -5,12 +5,12 @@
 //! it. Clients recover by asking for the current status after they reconnect.
 
 use super::{client, connect, error, timed};
-use crate::memory::FanoutMessage;
+use crate::memory::fanout_message;
 use async_trait::async_trait;
 use futures::StreamExt;
 use orders_core::UserId;
-use orders_core::events::Notification;
-use orders_core::ports::{BackendError, NotificationFanout};
+use orders_core::events::{FanoutMessage, Notification};
+use orders_core::ports::{BackendError, FanoutEvent, FanoutSubscription, NotificationFanout};
 use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -51,16 +51,30 @@ impl RedisFanout {
     /// Every message published on `{prefix}notifications` from now on. Fails if the first
     /// SUBSCRIBE fails; after that a background task reconnects and resubscribes by itself
     /// (with backoff) whenever the connection is lost, until the receiver is dropped.
-    pub async fn subscribe(
-        url: &str,
-        prefix: &str,
-    ) -> Result<mpsc::Receiver<FanoutMessage>, BackendError> {
+    pub async fn subscribe(url: &str, prefix: &str) -> Result<RedisSubscription, BackendError> {
         let client = client(url)?;
         let channel = channel(prefix);
         let first = open_subscription(&client, &channel).await?;
         let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
         tokio::spawn(keep_subscribed(client, channel, first, sender));
-        Ok(receiver)
+        Ok(RedisSubscription(receiver))
+    }
+}
+
+pub struct RedisSubscription(mpsc::Receiver<FanoutMessage>);
+
+#[async_trait]
+impl FanoutSubscription for RedisSubscription {
+    async fn next(&mut self) -> Option<FanoutEvent> {
+        self.0.recv().await.map(FanoutEvent::Message)
+    }
+
+    fn backlog(&self) -> usize {
+        self.0.len()
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
     }
 }
 
@@ -71,7 +85,7 @@ impl NotificationFanout for RedisFanout {
         user: &UserId,
         notification: &Notification,
     ) -> Result<(), BackendError> {
-        let message = FanoutMessage::new(user, notification);
+        let message = fanout_message(user, notification);
         let payload = serde_json::to_string(&message).expect("notifications serialise to JSON");
         // The receiver count is not checked: no replica listening means nobody is connected.
         timed(

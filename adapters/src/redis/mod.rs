@@ -7,8 +7,7 @@
 mod fanout;
 mod state;
 
-pub use crate::memory::FanoutMessage;
-pub use fanout::{DEFAULT_PREFIX, RedisFanout};
+pub use fanout::{DEFAULT_PREFIX, RedisFanout, RedisSubscription};
 pub use state::RedisState;
 
 use orders_core::ports::BackendError;

@@ -63,7 +63,7 @@ pub async fn spawn_hub(limits: Limits) -> TestHub {
     };
     let hub = Hub::new(Arc::new(validator), lookup, limits, "memory");
     let fanout = MemoryFanout::new();
-    let source = FanoutSource::Memory(fanout.subscribe());
+    let source: FanoutSource = Box::new(fanout.subscribe());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

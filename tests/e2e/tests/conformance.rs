@@ -27,7 +27,7 @@ use functions_host::extensions::{Extension, FROM_INTAKE, FROM_OUTPUT_BINDING, Tr
 use functions_host::invocation::{DataType, HostValue, Sys, output_messages};
 use orders_adapters::redis::RedisFanout;
 use orders_core::events::{IntegrationEvent, OrderProcessed};
-use orders_core::ports::Delivery;
+use orders_core::ports::{Delivery, FanoutEvent, FanoutSubscription};
 use orders_e2e::{HandlerProcess, golden};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -283,7 +283,9 @@ async fn every_golden_payload_has_its_documented_effect_on_the_real_handler() {
             // OrderProcess pushed PROCESSING earlier; OrderNotify pushes COMPLETED.
             let completed = tokio::time::timeout(Duration::from_secs(10), async {
                 loop {
-                    let pushed = notifications.recv().await.unwrap();
+                    let Some(FanoutEvent::Message(pushed)) = notifications.next().await else {
+                        panic!("{name}: the subscription ended or missed messages");
+                    };
                     assert_eq!(pushed.user_id.as_str(), "alice", "{name}");
                     if pushed.notification.correlation_id.to_string() == cid
                         && pushed.notification.status.as_str() == "COMPLETED"
