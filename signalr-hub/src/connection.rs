@@ -9,8 +9,9 @@ use crate::metrics::Metrics;
 use crate::protocol::{self, Frame, HubProtocol, Outgoing};
 use crate::replay::Replay;
 use crate::session::Session;
-use orders_core::UserId;
-use std::collections::{HashMap, HashSet};
+use orders_core::events::Notification;
+use orders_core::{CorrelationId, OrderStatus, UserId};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -24,6 +25,10 @@ const LONG_POLL_GRACE: Duration = Duration::from_secs(5);
 /// `StatefulReconnectBufferSize` defaults).
 const RECONNECT_WINDOW: Duration = Duration::from_secs(15);
 const REPLAY_LIMIT_BYTES: usize = 100_000;
+/// How many recent (order, status) pushes a connection remembers, to drop the redeliveries of
+/// the at-least-once pipeline (a notifier retried after it had published). Redeliveries follow
+/// within seconds and an order has at most four statuses; 16 entries are 384 bytes.
+const RECENT_NOTIFICATIONS: usize = 16;
 
 fn now_ms() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
@@ -71,6 +76,8 @@ pub struct Connection {
     socket: Mutex<CancellationToken>,
     /// When the socket of a resumable connection dropped; 0 while one is attached.
     detached_ms: AtomicU64,
+    /// The latest (order, status) pairs pushed, oldest first.
+    recent: Mutex<VecDeque<(CorrelationId, OrderStatus)>>,
     created_ms: u64,
     last_sent_ms: AtomicU64,
     last_received_ms: AtomicU64,
@@ -144,6 +151,21 @@ impl Connection {
             return false;
         }
         self.send(frame)
+    }
+
+    /// `true` the first time this connection is to be told `notification`; `false` for a
+    /// redelivery of one it was already told recently.
+    pub fn first_push(&self, notification: &Notification) -> bool {
+        let key = (notification.correlation_id, notification.status);
+        let mut recent = self.recent.lock().unwrap();
+        if recent.contains(&key) {
+            return false;
+        }
+        if recent.len() == RECENT_NOTIFICATIONS {
+            recent.pop_front();
+        }
+        recent.push_back(key);
+        true
     }
 
     /// Turns on stateful reconnect for this connection (after its handshake).
@@ -351,6 +373,7 @@ impl Registry {
             replay: OnceLock::new(),
             socket: Mutex::new(CancellationToken::new()),
             detached_ms: AtomicU64::new(0),
+            recent: Mutex::new(VecDeque::new()),
             created_ms: now,
             last_sent_ms: AtomicU64::new(now),
             last_received_ms: AtomicU64::new(now),

@@ -36,6 +36,10 @@ pub fn deliver(registry: &Registry, metrics: &Metrics, message: &FanoutMessage) 
         let Some(protocol) = connection.protocol() else {
             continue;
         };
+        if !connection.first_push(&message.notification) {
+            Metrics::incr(&metrics.notifications_repeated);
+            continue;
+        }
         let frame = encoded[protocol as usize].get_or_insert_with(|| {
             protocol.encode(&Outgoing::Invocation {
                 target: "Notification",

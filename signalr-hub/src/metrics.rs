@@ -20,6 +20,8 @@ pub struct Metrics {
     pub invocations: Counter,
     pub notifications_received: Counter,
     pub notifications_delivered: Counter,
+    /// Redeliveries of an (order, status) a connection was already told, not pushed again.
+    pub notifications_repeated: Counter,
     pub slow_clients_closed: Counter,
     pub protocol_errors: Counter,
     /// Fan-out messages lost because this replica fell behind the in-process channel.
@@ -73,6 +75,10 @@ impl Default for Metrics {
             "notifications_delivered",
             "Notifications queued to a connection (one per connection).",
         );
+        let notifications_repeated = counter(
+            "notifications_repeated",
+            "Redelivered notifications a connection had already been given (not pushed again).",
+        );
         let slow_clients_closed = counter(
             "slow_clients_closed",
             "Connections closed because their send queue was full.",
@@ -108,6 +114,7 @@ impl Default for Metrics {
             invocations,
             notifications_received,
             notifications_delivered,
+            notifications_repeated,
             slow_clients_closed,
             protocol_errors,
             fanout_dropped,

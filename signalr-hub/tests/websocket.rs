@@ -283,7 +283,8 @@ async fn keep_alive_pings_and_client_timeout() {
 }
 
 #[tokio::test]
-async fn notifications_reach_every_connection_of_the_user_once_and_nobody_else() {
+async fn notifications_reach_every_connection_of_the_user_once_and_nobody_else_and_repeats_are_dropped()
+ {
     let hub = spawn_hub(Limits::default()).await;
     let mut alice1 = hub.handshaken("alice").await;
     let mut alice2 = hub.handshaken("alice").await;
@@ -301,6 +302,19 @@ async fn notifications_reach_every_connection_of_the_user_once_and_nobody_else()
         "correlationId": notification.correlation_id, "status":"COMPLETED", "orderId": 9}]});
     assert_eq!(next_record(&mut alice1).await.unwrap(), expected);
     assert_eq!(next_record(&mut alice2).await.unwrap(), expected);
+    // The pipeline is at least once: a redelivery of the same (order, status) is not pushed
+    // again, the next status is.
+    let alice = UserId::parse("alice").unwrap();
+    hub.fanout.publish(&alice, &notification).await.unwrap();
+    let processing_again = Notification {
+        status: OrderStatus::Processing,
+        ..notification.clone()
+    };
+    hub.fanout.publish(&alice, &processing_again).await.unwrap();
+    for ws in [&mut alice1, &mut alice2] {
+        let next = next_record(ws).await.unwrap();
+        assert_eq!(next["arguments"][0]["status"], "PROCESSING", "{next}");
+    }
     bob.send(invoke("1", "Ping", json!([]))).await.unwrap();
     // Bob's next record is his own completion, not alice's notification.
     assert_eq!(next_record(&mut bob).await.unwrap()["result"], "pong");
