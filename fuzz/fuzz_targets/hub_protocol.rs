@@ -1,10 +1,11 @@
-//! The hub's text protocol as a client drives it: frames split into records at the separator
-//! (0x1E), the first record a handshake, the rest JSON hub messages. Input: one byte choosing
-//! the frame size, then the bytes of the stream.
+//! The hub's protocols as a client drives them: the first record (ended by 0x1E) a JSON
+//! handshake choosing JSON or MessagePack, the rest that protocol's records (0x1E-separated JSON
+//! or varint-prefixed MessagePack), split into frames anywhere. Input: one byte choosing the
+//! frame size, then the bytes of the stream.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use signalr_hub::protocol::{RECORD_SEPARATOR, RecordBuffer, parse_handshake, parse_message};
+use signalr_hub::protocol::{Decoder, RECORD_SEPARATOR, RecordBuffer, parse_handshake};
 
 const MAX_RECORD: usize = 4096;
 
@@ -12,26 +13,31 @@ fuzz_target!(|data: &[u8]| {
     let Some((&frame, stream)) = data.split_first() else {
         return;
     };
-    let text = String::from_utf8_lossy(stream);
-    let mut buffer = RecordBuffer::new(MAX_RECORD);
-    let mut handshaken = false;
-    let mut chars = text.chars().peekable();
-    while chars.peek().is_some() {
-        let chunk: String = chars.by_ref().take(usize::from(frame) + 1).collect();
-        let Ok(records) = buffer.push(&chunk) else {
-            return; // too large: the hub closes the connection
-        };
-        assert!(buffer.pending() <= MAX_RECORD);
-        for record in records {
-            assert!(!record.contains(RECORD_SEPARATOR));
-            assert!(record.len() <= MAX_RECORD);
-            if handshaken {
-                let _ = parse_message(&record);
-            } else if parse_handshake(&record).is_err() {
-                return;
-            } else {
-                handshaken = true;
+    let mut handshake = RecordBuffer::new(MAX_RECORD);
+    let mut decoder: Option<Decoder> = None;
+    for chunk in stream.chunks(usize::from(frame) + 1) {
+        let mut chunk = chunk.to_vec();
+        if decoder.is_none() {
+            // As the hub does: only the first separator ends the handshake.
+            let split = chunk.iter().position(|&b| b == RECORD_SEPARATOR);
+            let rest = split.map(|at| chunk.split_off(at + 1)).unwrap_or_default();
+            let Ok(mut records) = handshake.push(&chunk) else {
+                return; // too large: the hub closes the connection
+            };
+            assert!(handshake.pending() <= MAX_RECORD);
+            if records.is_empty() {
+                continue;
             }
+            let record = records.remove(0);
+            assert!(!record.contains(&RECORD_SEPARATOR));
+            let Ok((protocol, _version)) = parse_handshake(&record) else {
+                return;
+            };
+            decoder = Some(protocol.decoder(MAX_RECORD));
+            chunk = rest;
+        }
+        if decoder.as_mut().expect("handshaken").push(&chunk).is_err() {
+            return; // the hub closes the connection with an error
         }
     }
 });

@@ -19,6 +19,7 @@ pub mod front_door;
 pub mod handler;
 pub mod invocation;
 pub mod sessions;
+pub mod tls;
 pub mod trigger;
 pub mod web;
 
@@ -65,6 +66,9 @@ pub struct HostSettings {
     pub web_dist: Option<PathBuf>,
     /// Limits of the hub served in the embedded mode (the hub's own `HUB_*` settings).
     pub hub_limits: Limits,
+    /// `LOCAL_HTTPS=true`: serve HTTPS and WSS with the development certificate kept in this
+    /// folder (`DATA_DIR/tls`).
+    pub https: Option<PathBuf>,
 }
 
 impl HostSettings {
@@ -96,6 +100,9 @@ impl HostSettings {
             handler_env: Vec::new(),
             web_dist: web::locate(env.existing_path("WEB_DIST", "a built SPA")?),
             hub_limits: Limits::from_env(&env)?,
+            https: env.parse("LOCAL_HTTPS", false)?.then(|| {
+                PathBuf::from(env.string("DATA_DIR").unwrap_or_else(|| ".data".into())).join("tls")
+            }),
         })
     }
 }
@@ -115,6 +122,8 @@ fn app_root(env: &Env) -> Result<PathBuf, ConfigError> {
 /// A running host; `stop` shuts it down gracefully.
 pub struct RunningHost {
     pub port: u16,
+    /// `https` with `LOCAL_HTTPS`, else `http`.
+    pub scheme: &'static str,
     shutdown: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
     server: JoinHandle<std::io::Result<()>>,
@@ -195,16 +204,23 @@ pub async fn start(
         router = router.merge(signalr_hub::router(Arc::clone(hub), &[]));
     }
     let mut stop = shutdown_rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stopping| *stopping).await;
-                if let Some(hub) = hub {
-                    signalr_hub::drain(&hub).await;
-                }
-            })
-            .await
-    });
+    let stopped = async move {
+        let _ = stop.wait_for(|stopping| *stopping).await;
+        if let Some(hub) = hub {
+            signalr_hub::drain(&hub).await;
+        }
+    };
+    let (server, scheme) = match &settings.https {
+        Some(dir) => {
+            let listener = tls::TlsListener::new(listener, tls::dev_certificate(dir)?)?;
+            let serving = axum::serve(listener, router).with_graceful_shutdown(stopped);
+            (tokio::spawn(serving.into_future()), "https")
+        }
+        None => {
+            let serving = axum::serve(listener, router).with_graceful_shutdown(stopped);
+            (tokio::spawn(serving.into_future()), "http")
+        }
+    };
     tracing::info!(
         port,
         functions = app.functions.len(),
@@ -213,6 +229,7 @@ pub async fn start(
     );
     Ok(RunningHost {
         port,
+        scheme,
         shutdown,
         workers,
         server,

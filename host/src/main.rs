@@ -15,7 +15,16 @@ async fn main() -> anyhow::Result<()> {
     // Every credential is a `Secret`, which prints as <redacted>.
     tracing::info!(?settings, handler = ?handler_settings, "starting functions-host");
     let host = functions_host::start(settings, handler_settings).await?;
-    println!("Contoso Orders is up: http://127.0.0.1:{}/", host.port);
+    // The development certificate names localhost (and 127.0.0.1).
+    let address = if host.scheme == "https" {
+        "localhost"
+    } else {
+        "127.0.0.1"
+    };
+    println!(
+        "Contoso Orders is up: {}://{address}:{}/",
+        host.scheme, host.port
+    );
     orders_telemetry::shutdown::signal(None).await;
     tracing::info!("shutting down: finishing in-flight invocations");
     host.stop().await;

@@ -89,6 +89,7 @@ HOST: dict[str, Row] = {
     "HOST_MAX_DELIVERY_COUNT": ("0", {}),
     "HOST_MODE": ("thread", {}),
     "HOST_WORKERS": ("0", {}),
+    "LOCAL_HTTPS": ("maybe", {}),
     "WEB_DIST": ("/nonexistent", {}),
 }
 

@@ -4,6 +4,7 @@
 
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
+const https = require("node:https");
 const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
@@ -58,11 +59,12 @@ async function startShop(env = {}) {
   }
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "browser-tests-data-"));
-  const url = `http://127.0.0.1:${port}`;
+  // LOCAL_HTTPS: the host's development certificate names localhost.
+  const url = env.LOCAL_HTTPS === "true" ? `https://localhost:${port}` : `http://127.0.0.1:${port}`;
   let log = "";
   let host;
   try {
-    host = await spawnHost(port, dataDir, env, (d) => {
+    host = await spawnHost(url, port, dataDir, env, (d) => {
       log += d;
       if (log.length > 200_000) log = log.slice(-100_000);
     });
@@ -86,7 +88,7 @@ async function startShop(env = {}) {
     async restart(during = async () => {}) {
       await stopHost();
       await during();
-      host = await spawnHost(port, dataDir, env, (d) => (log += d));
+      host = await spawnHost(url, port, dataDir, env, (d) => (log += d));
     },
     async stop() {
       await stopHost();
@@ -95,7 +97,7 @@ async function startShop(env = {}) {
   };
 }
 
-async function spawnHost(port, dataDir, env, onOutput) {
+async function spawnHost(url, port, dataDir, env, onOutput) {
   const child = spawn(HOST_BIN, [], {
     cwd: ROOT,
     env: {
@@ -120,10 +122,9 @@ async function spawnHost(port, dataDir, env, onOutput) {
   child.stdout.on("data", collect);
   child.stderr.on("data", collect);
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  const url = `http://127.0.0.1:${port}`;
   try {
     await Promise.race([
-      waitHealthy(url, 60_000),
+      waitHealthy(url, 60_000, dataDir),
       exited.then(({ code, signal }) => {
         throw new Error(`functions-host exited (${code ?? signal}) before it was healthy:\n${output}`);
       }),
@@ -135,20 +136,33 @@ async function spawnHost(port, dataDir, env, onOutput) {
   return { child, exited };
 }
 
-async function waitHealthy(url, ms) {
+async function waitHealthy(url, ms, dataDir) {
   const deadline = Date.now() + ms;
   let last = "";
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`${url}/api/health`);
-      if (res.status === 200) return;
-      last = `HTTP ${res.status}`;
+      const status = url.startsWith("https:")
+        ? await httpsStatus(`${url}/api/health`, path.join(dataDir, "tls", "cert.pem"))
+        : (await fetch(`${url}/api/health`)).status;
+      if (status === 200) return;
+      last = `HTTP ${status}`;
     } catch (e) {
       last = e.message;
     }
     await sleep(100);
   }
   throw new Error(`${url}/api/health did not answer 200 within ${ms} ms (${last})`);
+}
+
+/** GET `url` over HTTPS, trusting only the certificate in `certFile` (verified, not ignored). */
+function httpsStatus(url, certFile) {
+  const ca = fs.readFileSync(certFile);
+  return new Promise((resolve, reject) => {
+    https.get(url, { ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    }).on("error", reject);
+  });
 }
 
 // ---- the API, for cross-checks ---------------------------------------------------------------
@@ -247,5 +261,5 @@ function stats(values) {
 
 module.exports = {
   ROOT, WEB_DIST, SCREENSHOTS, sleep, requireDist, freePort, startShop, devToken, api, ordersOf,
-  launchBrowser, oidcPage, watch, screenshot, distSize, stats,
+  httpsStatus, launchBrowser, oidcPage, watch, screenshot, distSize, stats,
 };

@@ -66,6 +66,7 @@ async fn spawn_hosts(
                 .find(|(name, _)| name == "WEB_DIST")
                 .map(|(_, dir)| PathBuf::from(dir)),
             hub_limits: Default::default(),
+            https: None,
         };
         hosts.push(
             functions_host::start(host_settings, settings.clone())
