@@ -1,7 +1,9 @@
 //! One contract for every `NotificationFanout` and its `FanoutSubscription` (the port the hub
 //! reads): a published notification reaches every subscriber (hub replica) exactly once, in
-//! order, with the exact payload. On Redis a failed publish is also an error (so the notifier's
-//! message is retried), and subscribers survive a server restart.
+//! order, with the exact payload and an increasing cursor, and each user's recent notifications
+//! can be read back after a cursor (`NotificationHistory`). On Redis a failed publish is also an
+//! error (so the notifier's message is retried), and a subscriber cut off from Redis gets, once
+//! it is back, what was published meanwhile.
 //!
 //! The Redis cases need a server, and fail (not skip) without one:
 //!
@@ -11,11 +13,13 @@
 //! Each case uses its own channel prefix, so they share one Redis and run in parallel. The
 //! `redis_outage_*` cases start, kill and restart their own `redis-server`.
 
-use futures::StreamExt;
 use orders_adapters::memory::MemoryFanout;
 use orders_adapters::redis::{DEFAULT_PREFIX, RedisFanout};
+use orders_core::cursor::Cursor;
 use orders_core::events::{FanoutMessage, Notification};
-use orders_core::ports::{FanoutEvent, FanoutSubscription, NotificationFanout};
+use orders_core::ports::{
+    FanoutEvent, FanoutSubscription, NotificationFanout, NotificationHistory,
+};
 use orders_core::{CorrelationId, OrderId, OrderStatus, UserId};
 use orders_test_support::RedisServer;
 use orders_test_support::server_url;
@@ -40,6 +44,7 @@ fn message(order_id: i64) -> FanoutMessage {
             correlation_id: CorrelationId::new_random(),
             status: OrderStatus::Completed,
             order_id: Some(OrderId::new(order_id)),
+            cursor: None,
         },
         traceparent: None,
     }
@@ -52,12 +57,20 @@ async fn publish(fanout: &dyn NotificationFanout, message: &FanoutMessage) {
         .unwrap();
 }
 
+/// The next message, with its cursor taken off (checked to be there) for comparing.
 async fn next(hub: &mut dyn FanoutSubscription) -> FanoutMessage {
+    next_with_cursor(hub).await.0
+}
+
+async fn next_with_cursor(hub: &mut dyn FanoutSubscription) -> (FanoutMessage, Cursor) {
     match timeout(WAIT, hub.next())
         .await
         .expect("no message within 5 s")
     {
-        Some(FanoutEvent::Message(message)) => message,
+        Some(FanoutEvent::Message(mut message)) => {
+            let cursor = message.notification.cursor.take().expect("a cursor");
+            (message, cursor)
+        }
         other => panic!("expected a message, got {other:?}"),
     }
 }
@@ -68,21 +81,54 @@ async fn assert_no_more(hub: &mut dyn FanoutSubscription) {
     }
 }
 
-/// The contract: each subscriber gets each message once, in publication order.
-async fn every_subscriber_gets_each_message_once_in_order(
-    fanout: &dyn NotificationFanout,
+/// The contract: each subscriber gets each message once, in publication order, the cursors
+/// increasing and the same for every subscriber; the history gives a user's messages after a
+/// cursor and nobody else's.
+async fn every_subscriber_gets_each_message_once_in_order<F>(
+    fanout: &F,
     mut hubs: Vec<Box<dyn FanoutSubscription>>,
-) {
-    let sent: Vec<_> = (10..15).map(message).collect();
+) where
+    F: NotificationFanout + NotificationHistory,
+{
+    let mut sent: Vec<_> = (10..15).map(message).collect();
+    // Two more for the last user: the history keeps them apart from the others'.
+    let user = sent[4].user_id.clone();
+    for n in 15..17 {
+        sent.push(FanoutMessage {
+            user_id: user.clone(),
+            ..message(n)
+        });
+    }
     for m in &sent {
         publish(fanout, m).await;
     }
+    let mut cursors = Vec::new();
     for hub in &mut hubs {
+        let mut received = Vec::new();
         for m in &sent {
-            assert_eq!(next(hub.as_mut()).await, *m);
+            let (message, cursor) = next_with_cursor(hub.as_mut()).await;
+            assert_eq!(message, *m);
+            received.push(cursor);
         }
+        assert!(received.is_sorted_by(|a, b| a < b), "{received:?}");
         assert_no_more(hub.as_mut()).await;
+        cursors.push(received);
     }
+    assert!(cursors.windows(2).all(|w| w[0] == w[1]), "{cursors:?}");
+    let history = fanout.since(&user, cursors[0][4]).await.unwrap();
+    let replayed: Vec<_> = history
+        .iter()
+        .map(|n| (n.cursor.unwrap(), n.order_id))
+        .collect();
+    assert_eq!(
+        replayed,
+        [
+            (cursors[0][5], Some(OrderId::new(15))),
+            (cursors[0][6], Some(OrderId::new(16)))
+        ]
+    );
+    let everything = fanout.since(&user, Cursor::default()).await.unwrap();
+    assert_eq!(everything.len(), 3);
 }
 
 #[tokio::test]
@@ -132,7 +178,8 @@ fn fanout_messages_are_camel_case_json() {
 async fn redis_publish_reaches_every_subscriber_exactly_once() {
     let (url, prefix) = (server_url("REDIS_URL", "redis.sh"), unique_prefix());
     let fanout = RedisFanout::connect(&url, &prefix).await.unwrap();
-    assert_eq!(fanout.channel(), format!("{prefix}notifications"));
+    assert_eq!(fanout.stream(), format!("{prefix}notifications"));
+    // Published before anyone subscribed: a new subscriber starts after it.
     publish(&fanout, &message(1)).await;
 
     let hubs: Vec<Box<dyn FanoutSubscription>> = vec![
@@ -140,27 +187,30 @@ async fn redis_publish_reaches_every_subscriber_exactly_once() {
         Box::new(RedisFanout::subscribe(&url, &prefix).await.unwrap()),
     ];
     assert_eq!(hubs[0].backend(), "redis");
-    let mut wire = redis::Client::open(url.as_str())
-        .unwrap()
-        .get_async_pubsub()
-        .await
-        .unwrap();
-    wire.subscribe(fanout.channel()).await.unwrap();
     every_subscriber_gets_each_message_once_in_order(&fanout, hubs).await;
 
     let mut hub_a = RedisFanout::subscribe(&url, &prefix).await.unwrap();
     let sent = message(42);
     publish(&fanout, &sent).await;
-    assert_eq!(next(&mut hub_a).await, sent);
-    // On the wire: one JSON message per publish, on the one channel (the contract's five, then
-    // this one).
-    let mut on_wire = wire.on_message();
-    for _ in 0..5 {
-        timeout(WAIT, on_wire.next()).await.unwrap().unwrap();
-    }
-    let raw = timeout(WAIT, on_wire.next()).await.unwrap().unwrap();
-    assert_eq!(raw.get_channel_name(), fanout.channel());
-    let json: serde_json::Value = serde_json::from_slice(raw.get_payload_bytes()).unwrap();
+    let (received, cursor) = next_with_cursor(&mut hub_a).await;
+    assert_eq!(received, sent);
+    // On the wire: the stream entry's id is the cursor, its one field `m` the message's JSON.
+    let mut raw = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(fanout.stream())
+        .arg(cursor.to_string())
+        .arg("+")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].0, cursor.to_string());
+    assert_eq!(entries[0].1[0], "m");
+    let json: serde_json::Value = serde_json::from_str(&entries[0].1[1]).unwrap();
     assert_eq!(json, serde_json::to_value(&sent).unwrap());
 
     // Another prefix is another channel: nothing crosses over.
@@ -179,9 +229,15 @@ async fn redis_subscriber_skips_messages_it_cannot_read() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    for junk in ["not json", "{\"userId\":\"\",\"notification\":{}}"] {
-        redis::cmd("PUBLISH")
-            .arg(fanout.channel())
+    for (field, junk) in [
+        ("m", "not json"),
+        ("m", "{\"userId\":\"\",\"notification\":{}}"),
+        ("other", "{}"),
+    ] {
+        redis::cmd("XADD")
+            .arg(fanout.stream())
+            .arg("*")
+            .arg(field)
             .arg(junk)
             .exec_async(&mut raw)
             .await
@@ -233,21 +289,8 @@ async fn redis_outage_publish_fails_fast() {
     }
 }
 
-/// Subscribers of `channel` as the server counts them.
-async fn subscribers(url: &str, channel: &str) -> Option<usize> {
-    let client = redis::Client::open(url).ok()?;
-    let mut connection = client.get_multiplexed_async_connection().await.ok()?;
-    let (_, count): (String, usize) = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(channel)
-        .query_async(&mut connection)
-        .await
-        .ok()?;
-    Some(count)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_outage_subscriber_resubscribes_after_a_server_restart() {
+async fn redis_outage_subscriber_gets_what_was_published_before_it_reconnected() {
     let mut server = RedisServer::start();
     let url = server.url();
     let fanout = RedisFanout::connect(&url, DEFAULT_PREFIX).await.unwrap();
@@ -264,22 +307,24 @@ async fn redis_outage_subscriber_resubscribes_after_a_server_restart() {
             .await
             .is_err()
     );
+    // Down long enough for the subscriber's reconnect backoff to grow.
+    sleep(Duration::from_secs(3)).await;
     server.restart();
 
-    // The subscriber notices the closed connection and subscribes again, with backoff.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while subscribers(&url, fanout.channel()).await != Some(1) {
-        assert!(Instant::now() < deadline, "no resubscription within 15 s");
-        sleep(Duration::from_millis(50)).await;
+    // Published as soon as Redis answers, before the subscriber is back: pub/sub would drop
+    // these (nobody subscribed); the stream keeps them. The call that finds the publisher's old
+    // connection dead may fail, so each is retried, as the notifier's message would be.
+    let sent: Vec<_> = (3..13).map(message).collect();
+    for m in &sent {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Err(e) = fanout.publish(&m.user_id, &m.notification).await {
+            assert!(Instant::now() < deadline, "publish still failing: {e}");
+            sleep(Duration::from_millis(20)).await;
+        }
     }
-    // The publisher reconnects too; the call that finds the old connection dead may fail.
-    let after = message(3);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while let Err(e) = fanout.publish(&after.user_id, &after.notification).await {
-        assert!(Instant::now() < deadline, "publish still failing: {e}");
-        sleep(Duration::from_millis(100)).await;
+    for m in &sent {
+        assert_eq!(next(&mut hub).await, *m);
     }
-    assert_eq!(next(&mut hub).await, after);
     assert_no_more(&mut hub).await;
 }
 
@@ -300,24 +345,27 @@ async fn redis_outage_publish_times_out_and_subscriber_recovers_when_redis_hangs
         "took {:?}",
         started.elapsed()
     );
-    // Long enough for the subscriber's heartbeat PING to time out and drop the connection.
+    // Long enough for the subscriber's blocking read (5 s, plus 2 s to answer) to time out and
+    // drop the connection.
     sleep(Duration::from_secs(13)).await;
     server.resume();
 
     let after = message(2);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
+        // A publish that timed out may still land when the server wakes: at least once.
         if fanout
             .publish(&after.user_id, &after.notification)
             .await
             .is_ok()
+            && let Ok(Some(FanoutEvent::Message(mut received))) =
+                timeout(Duration::from_millis(500), hub.next()).await
         {
-            match timeout(Duration::from_millis(500), hub.next()).await {
-                Ok(Some(FanoutEvent::Message(received))) if received == after => break,
-                // A publish that timed out may still land when the server wakes: at least once.
-                Ok(Some(FanoutEvent::Message(received))) => assert_eq!(received, stuck),
-                _ => {}
+            received.notification.cursor = None;
+            if received == after {
+                break;
             }
+            assert_eq!(received, stuck);
         }
         assert!(
             Instant::now() < deadline,
@@ -325,19 +373,19 @@ async fn redis_outage_publish_times_out_and_subscriber_recovers_when_redis_hangs
         );
         sleep(Duration::from_millis(100)).await;
     }
-    // A paused server keeps its sockets, so the old subscription would have worked again too:
-    // only a subscription younger than the pause proves the heartbeat dropped the silent one.
+    // A paused server keeps its sockets, so the old connection would have worked again too:
+    // only a reading connection younger than the pause proves the timeout dropped the silent one.
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let clients: String = redis::cmd("CLIENT")
         .arg("LIST")
-        .arg("TYPE")
-        .arg("pubsub")
         .query_async(&mut connection)
         .await
         .unwrap();
     let ages: Vec<u64> = clients
-        .split_whitespace()
+        .lines()
+        .filter(|client| client.contains(" cmd=xread "))
+        .flat_map(|client| client.split_whitespace())
         .filter_map(|field| field.strip_prefix("age="))
         .map(|age| age.parse().unwrap())
         .collect();

@@ -4,6 +4,7 @@
 //! e.g. `{"type":"OrderAccepted","version":1,"correlationId":"…",…}`. A consumer refuses a type or
 //! version it does not know, so a message is dead-lettered rather than misread.
 
+use crate::cursor::Cursor;
 use crate::ids::{CorrelationId, OrderId, UserId};
 use crate::order::{NewOrder, OrderLine};
 use crate::ports::OutboundMessage;
@@ -146,9 +147,13 @@ pub struct Notification {
     pub correlation_id: CorrelationId,
     pub status: OrderStatus,
     pub order_id: Option<OrderId>,
+    /// Its position in the backplane, set by the backplane (publishers leave it `None`): a
+    /// client that reconnects with `?after={cursor}` is sent what it missed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<Cursor>,
 }
 
-/// One notification for one user, as every hub replica receives it. On the Redis channel it is
+/// One notification for one user, as every hub replica receives it. In the Redis stream it is
 /// JSON: `{"userId":"…","notification":{"correlationId":"…","status":"COMPLETED","orderId":42},
 /// "traceparent":"00-…"}`; the `traceparent` (present when traces are exported) lets the hub's
 /// push join the order's trace.

@@ -4,6 +4,7 @@
 //! Nothing in this crate performs I/O; everything here can be unit-tested in isolation.
 
 pub mod catalog;
+pub mod cursor;
 pub mod env;
 pub mod events;
 pub mod hash;

@@ -1,6 +1,7 @@
 //! Ports: the small traits the functions depend on. Adapters (SQLite, SQL Server, Redis,
 //! RabbitMQ, memory, ...) implement them; the functions never name an adapter.
 
+use crate::cursor::Cursor;
 use crate::events::{FanoutMessage, Notification};
 use crate::ids::{CorrelationId, OrderId, OrderRef, UserId};
 use crate::order::{FailedOrder, FailureRecorded, NewOrder, Order, SavedOrder};
@@ -194,6 +195,15 @@ pub trait NotificationFanout: Send + Sync {
     -> Result<(), BackendError>;
 }
 
+/// Each user's recent notifications, kept by the backplane so that a client which reconnects
+/// (to any replica, after a hub restart too) is sent what it missed.
+#[async_trait]
+pub trait NotificationHistory: Send + Sync {
+    /// The user's notifications after `after`, oldest first; bounded in count and age by the
+    /// backplane, each with its cursor.
+    async fn since(&self, user: &UserId, after: Cursor) -> Result<Vec<Notification>, BackendError>;
+}
+
 /// What a hub replica reads from its fan-out subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FanoutEvent {
@@ -204,8 +214,9 @@ pub enum FanoutEvent {
 }
 
 /// The hub's side of [`NotificationFanout`]: every message published after it subscribed, in
-/// publication order. Each backend keeps the subscription alive by itself (Redis resubscribes
-/// after an outage).
+/// publication order, each with its cursor. Each backend keeps the subscription alive by itself:
+/// Redis resumes after an outage from the last position it read, so nothing published meanwhile
+/// is lost.
 #[async_trait]
 pub trait FanoutSubscription: Send {
     /// The next event; `None` once the subscription has ended for good.

@@ -29,7 +29,7 @@ use extensions::Extension;
 use handler::Handler;
 use orders_adapters::redis::RedisFanout;
 use orders_core::env::{ConfigError, Env};
-use orders_core::ports::QueueTransport;
+use orders_core::ports::{NotificationHistory, QueueTransport};
 use orders_core::secret::Secret;
 use orders_functions::{AppState, Settings};
 use sessions::SessionSlots;
@@ -241,20 +241,32 @@ pub async fn start(
 /// status from the same workflow state and store, and hears the notifier through the in-process
 /// fan-out (or through Redis when `REDIS_URL` is set).
 async fn embedded_hub(state: &AppState, limits: Limits) -> anyhow::Result<Arc<Hub>> {
-    let source: FanoutSource = match (&state.local_fanout, &state.settings.redis_url) {
-        (Some(local), _) => Box::new(local.subscribe()),
-        (None, Some(url)) => Box::new(
-            RedisFanout::subscribe(url.expose(), &state.settings.fanout_prefix)
-                .await
-                .context("subscribing the hub to the fan-out channel")?,
-        ),
-        (None, None) => anyhow::bail!("no fan-out for the hub to hear"),
-    };
+    let (source, history): (FanoutSource, Arc<dyn NotificationHistory>) =
+        match (&state.local_fanout, &state.settings.redis_url) {
+            (Some(local), _) => (Box::new(local.subscribe()), Arc::new(local.clone())),
+            (None, Some(url)) => {
+                let prefix = &state.settings.fanout_prefix;
+                let subscription = RedisFanout::subscribe(url.expose(), prefix)
+                    .await
+                    .context("subscribing the hub to the backplane")?;
+                let history = RedisFanout::connect(url.expose(), prefix)
+                    .await
+                    .context("connecting the hub to the backplane")?;
+                (Box::new(subscription), Arc::new(history))
+            }
+            (None, None) => anyhow::bail!("no fan-out for the hub to hear"),
+        };
     let lookup = StatusLookup {
         state: Some(Arc::clone(&state.workflow)),
         store: Some(Arc::clone(&state.store)),
     };
-    let hub = Hub::new(Arc::clone(&state.auth), lookup, limits, source.backend());
+    let hub = Hub::new(
+        Arc::clone(&state.auth),
+        lookup,
+        limits,
+        source.backend(),
+        Some(history),
+    );
     signalr_hub::spawn_fanout(&hub, source);
     Ok(hub)
 }

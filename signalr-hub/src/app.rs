@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use orders_adapters::redis::{RedisFanout, RedisState};
 use orders_adapters::system_of_record::SystemOfRecord;
+use orders_core::ports::NotificationHistory;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -61,9 +62,10 @@ async fn connect_or_poll(State(hub): State<Arc<Hub>>, request: Request) -> Respo
         Ok(Caller(user)) => user,
         Err(refusal) => return refusal.into_response(),
     };
-    let query = Query::<ConnectQuery>::try_from_uri(&parts.uri)
-        .map(|q| q.0)
-        .unwrap_or_default();
+    let query = match Query::<ConnectQuery>::try_from_uri(&parts.uri) {
+        Ok(Query(query)) => query,
+        Err(rejection) => return rejection.into_response(),
+    };
     let wants_upgrade = parts
         .headers
         .get(header::UPGRADE)
@@ -136,8 +138,14 @@ pub async fn build(settings: &Settings) -> anyhow::Result<(Arc<Hub>, FanoutSourc
         .await
         .context("opening the system of record")?;
     lookup.store = Some(record.orders);
+    let mut history: Option<Arc<dyn NotificationHistory>> = None;
     let source: FanoutSource = match &settings.redis_url {
         Some(url) => {
+            history = Some(Arc::new(
+                RedisFanout::connect(url.expose(), &settings.fanout_prefix)
+                    .await
+                    .context("connecting to the backplane")?,
+            ));
             lookup.state = Some(Arc::new(
                 RedisState::connect(url.expose())
                     .await
@@ -146,14 +154,20 @@ pub async fn build(settings: &Settings) -> anyhow::Result<(Arc<Hub>, FanoutSourc
             Box::new(
                 RedisFanout::subscribe(url.expose(), &settings.fanout_prefix)
                     .await
-                    .context("subscribing to the fan-out channel")?,
+                    .context("subscribing to the backplane")?,
             )
         }
         // Standalone without Redis nothing publishes to us; the embedded host passes its own
         // MemoryFanout's subscription through the library instead.
         None => Box::new(orders_adapters::memory::MemoryFanout::new().subscribe()),
     };
-    let hub = Hub::new(validator, lookup, settings.limits.clone(), source.backend());
+    let hub = Hub::new(
+        validator,
+        lookup,
+        settings.limits.clone(),
+        source.backend(),
+        history,
+    );
     Ok((hub, source))
 }
 

@@ -9,6 +9,7 @@ use crate::metrics::Metrics;
 use crate::protocol::{self, Frame, HubProtocol, Outgoing};
 use crate::replay::Replay;
 use crate::session::Session;
+use orders_core::cursor::Cursor;
 use orders_core::events::Notification;
 use orders_core::{CorrelationId, OrderStatus, UserId};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -76,6 +77,9 @@ pub struct Connection {
     socket: Mutex<CancellationToken>,
     /// When the socket of a resumable connection dropped; 0 while one is attached.
     detached_ms: AtomicU64,
+    /// `?after=`: the client saw the backplane up to here; what followed is replayed to it after
+    /// the handshake.
+    pub replay_after: OnceLock<Cursor>,
     /// The latest (order, status) pairs pushed, oldest first.
     recent: Mutex<VecDeque<(CorrelationId, OrderStatus)>>,
     created_ms: u64,
@@ -373,6 +377,7 @@ impl Registry {
             replay: OnceLock::new(),
             socket: Mutex::new(CancellationToken::new()),
             detached_ms: AtomicU64::new(0),
+            replay_after: OnceLock::new(),
             recent: Mutex::new(VecDeque::new()),
             created_ms: now,
             last_sent_ms: AtomicU64::new(now),

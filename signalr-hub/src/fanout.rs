@@ -1,20 +1,69 @@
 //! The fan-out bridge: one subscription per replica; each message goes to every local
-//! connection of its user once, and to nobody else.
+//! connection of its user once, and to nobody else. A client that reconnects with the cursor of
+//! the last notification it saw is sent the ones it missed, from the backplane's history.
 
-use crate::connection::Registry;
+use crate::connection::{Connection, Registry};
 use crate::metrics::Metrics;
 use crate::protocol::{Frame, HubProtocol, Outgoing};
-use orders_core::events::FanoutMessage;
-use orders_core::ports::{FanoutEvent, FanoutSubscription};
+use orders_core::cursor::Cursor;
+use orders_core::events::{FanoutMessage, Notification};
+use orders_core::ports::{FanoutEvent, FanoutSubscription, NotificationHistory};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Where this replica's notifications come from: Redis pub/sub, or the in-process fan-out when
-/// the notifier shares the process.
+/// Where this replica's notifications come from: Redis, or the in-process fan-out when the
+/// notifier shares the process.
 pub type FanoutSource = Box<dyn FanoutSubscription>;
 
-/// Delivers one message to the user's connections that completed the handshake, in a `push`
-/// span that joins the order's trace.
+/// One notification's `Notification` invocation, encoded once per protocol in use and shared by
+/// every recipient.
+struct Encoded<'a> {
+    notification: &'a Notification,
+    frames: [Option<Frame>; HubProtocol::ALL.len()],
+}
+
+impl<'a> Encoded<'a> {
+    fn new(notification: &'a Notification) -> Self {
+        Encoded {
+            notification,
+            frames: Default::default(),
+        }
+    }
+
+    fn frame(&mut self, protocol: HubProtocol) -> Frame {
+        let notification = self.notification;
+        self.frames[protocol as usize]
+            .get_or_insert_with(|| {
+                let arguments =
+                    [serde_json::to_value(notification).expect("notifications serialise")];
+                protocol.encode(&Outgoing::Invocation {
+                    target: "Notification",
+                    arguments: &arguments,
+                })
+            })
+            .clone()
+    }
+}
+
+/// Queues the notification for one connection that completed its handshake, unless it was
+/// told this (order, status) already. `true` if queued.
+fn push(connection: &Connection, metrics: &Metrics, encoded: &mut Encoded) -> bool {
+    let Some(protocol) = connection.protocol() else {
+        return false;
+    };
+    if !connection.first_push(encoded.notification) {
+        Metrics::incr(&metrics.notifications_repeated);
+        return false;
+    }
+    let queued = connection.send_tracked(encoded.frame(protocol));
+    if queued {
+        Metrics::incr(&metrics.notifications_delivered);
+    }
+    queued
+}
+
+/// Delivers one message to the user's connections, in a `push` span that joins the order's
+/// trace.
 pub fn deliver(registry: &Registry, metrics: &Metrics, message: &FanoutMessage) -> usize {
     let span = tracing::info_span!(
         "push",
@@ -28,32 +77,42 @@ pub fn deliver(registry: &Registry, metrics: &Metrics, message: &FanoutMessage) 
     let _entered = span.enter();
     let started = Instant::now();
     Metrics::incr(&metrics.notifications_received);
-    let arguments = [serde_json::to_value(&message.notification).expect("notifications serialise")];
-    // Encoded once per protocol in use, shared by every recipient.
-    let mut encoded: [Option<Frame>; HubProtocol::ALL.len()] = Default::default();
-    let mut delivered = 0;
-    for connection in registry.for_user(&message.user_id) {
-        let Some(protocol) = connection.protocol() else {
-            continue;
-        };
-        if !connection.first_push(&message.notification) {
-            Metrics::incr(&metrics.notifications_repeated);
-            continue;
-        }
-        let frame = encoded[protocol as usize].get_or_insert_with(|| {
-            protocol.encode(&Outgoing::Invocation {
-                target: "Notification",
-                arguments: &arguments,
-            })
-        });
-        if connection.send_tracked(frame.clone()) {
-            delivered += 1;
-            Metrics::incr(&metrics.notifications_delivered);
-        }
-    }
+    let mut encoded = Encoded::new(&message.notification);
+    let delivered = registry
+        .for_user(&message.user_id)
+        .iter()
+        .filter(|connection| push(connection, metrics, &mut encoded))
+        .count();
     metrics.record_lag(started.elapsed().as_micros() as u64);
     span.record("delivered", delivered);
     delivered
+}
+
+/// Sends a connection that just completed its handshake what its user was notified of after
+/// `after` (bounded by the backplane's history). Live pushes racing with it are not sent twice.
+pub async fn replay(
+    history: Arc<dyn NotificationHistory>,
+    metrics: Arc<Metrics>,
+    connection: Arc<Connection>,
+    after: Cursor,
+) {
+    let missed = match history.since(&connection.user, after).await {
+        Ok(missed) => missed,
+        Err(e) => {
+            tracing::warn!(connection = %connection.id, error = %e, "could not read the notification history");
+            return;
+        }
+    };
+    let mut replayed = 0;
+    for notification in &missed {
+        let _span =
+            tracing::info_span!("replay", correlation_id = %notification.correlation_id).entered();
+        if push(&connection, &metrics, &mut Encoded::new(notification)) {
+            replayed += 1;
+            Metrics::incr(&metrics.notifications_replayed);
+        }
+    }
+    tracing::info!(connection = %connection.id, %after, replayed, "replayed missed notifications");
 }
 
 /// Runs until the source ends.

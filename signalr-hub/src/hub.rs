@@ -4,7 +4,7 @@ use crate::config::Limits;
 use crate::connection::Registry;
 use crate::metrics::Metrics;
 use orders_auth::TokenValidator;
-use orders_core::ports::{OrderStore, WorkflowState};
+use orders_core::ports::{NotificationHistory, OrderStore, WorkflowState};
 use orders_core::{CorrelationId, OrderRef, OrderStatus, UserId};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -81,6 +81,8 @@ pub struct Hub {
     pub limits: Limits,
     /// `redis` or `memory`, for the health probe.
     pub fanout: &'static str,
+    /// Each user's recent notifications, replayed to a client that reconnects with `?after=`.
+    pub history: Option<Arc<dyn NotificationHistory>>,
     pub shutting_down: AtomicBool,
 }
 
@@ -90,6 +92,7 @@ impl Hub {
         lookup: StatusLookup,
         limits: Limits,
         fanout: &'static str,
+        history: Option<Arc<dyn NotificationHistory>>,
     ) -> Arc<Self> {
         let metrics = Arc::new(Metrics::default());
         Arc::new(Hub {
@@ -99,6 +102,7 @@ impl Hub {
             lookup,
             limits,
             fanout,
+            history,
             shutting_down: AtomicBool::new(false),
         })
     }

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub notifications_delivered: Counter,
     /// Redeliveries of an (order, status) a connection was already told, not pushed again.
     pub notifications_repeated: Counter,
+    /// Notifications sent from the backplane's history to a client that reconnected.
+    pub notifications_replayed: Counter,
     pub slow_clients_closed: Counter,
     pub protocol_errors: Counter,
     /// Fan-out messages lost because this replica fell behind the in-process channel.
@@ -75,6 +77,10 @@ impl Default for Metrics {
             "notifications_delivered",
             "Notifications queued to a connection (one per connection).",
         );
+        let notifications_replayed = counter(
+            "notifications_replayed",
+            "Notifications a reconnecting client missed, sent from the backplane's history.",
+        );
         let notifications_repeated = counter(
             "notifications_repeated",
             "Redelivered notifications a connection had already been given (not pushed again).",
@@ -115,6 +121,7 @@ impl Default for Metrics {
             notifications_received,
             notifications_delivered,
             notifications_repeated,
+            notifications_replayed,
             slow_clients_closed,
             protocol_errors,
             fanout_dropped,

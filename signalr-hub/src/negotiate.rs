@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use orders_core::cursor::Cursor;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ pub struct NegotiateQuery {
     negotiate_version: Option<u32>,
     /// Sent by clients built `withStatefulReconnect()`.
     use_stateful_reconnect: Option<bool>,
+    /// The last notification cursor the client saw: what followed is sent after the handshake.
+    after: Option<Cursor>,
 }
 
 pub async fn negotiate(
@@ -34,6 +37,9 @@ pub async fn negotiate(
     let Ok(connection) = hub.registry.create(user, version == 0, reconnect) else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
     };
+    if let Some(after) = query.after {
+        let _ = connection.replay_after.set(after);
+    }
     // Text for the JSON protocol, Binary for MessagePack.
     let transports = json!([
         { "transport": "WebSockets", "transferFormats": ["Text", "Binary"] },

@@ -124,7 +124,7 @@ impl Session {
     fn handshake(
         &mut self,
         hub: &Hub,
-        connection: &Connection,
+        connection: &Arc<Connection>,
         bytes: &[u8],
     ) -> Result<Option<Vec<u8>>, Flow> {
         // Only the first separator ends the handshake: MessagePack records may hold 0x1E.
@@ -150,6 +150,15 @@ impl Session {
                 }
                 connection.set_protocol(chosen);
                 connection.send(protocol::handshake_ok(chosen));
+                if let (Some(history), Some(&after)) = (&hub.history, connection.replay_after.get())
+                {
+                    tokio::spawn(crate::fanout::replay(
+                        Arc::clone(history),
+                        Arc::clone(&hub.metrics),
+                        Arc::clone(connection),
+                        after,
+                    ));
+                }
                 self.decoder = Some(chosen.decoder(self.max_record));
                 Ok(Some(rest))
             }

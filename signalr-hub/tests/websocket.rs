@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use futures::SinkExt;
+use orders_core::cursor::Cursor;
 use orders_core::events::Notification;
 use orders_core::order::{NewOrder, OrderLine};
 use orders_core::ports::{NotificationFanout, OrderStore};
@@ -293,14 +294,22 @@ async fn notifications_reach_every_connection_of_the_user_once_and_nobody_else_a
         correlation_id: CorrelationId::new_random(),
         status: OrderStatus::Completed,
         order_id: Some(orders_core::OrderId::new(9)),
+        cursor: None,
     };
     hub.fanout
         .publish(&UserId::parse("alice").unwrap(), &notification)
         .await
         .unwrap();
+    let received = next_record(&mut alice1).await.unwrap();
+    // The backplane numbers every notification: the client's resume point.
+    let cursor = received["arguments"][0]["cursor"]
+        .as_str()
+        .expect("a cursor");
+    cursor.parse::<Cursor>().unwrap();
     let expected = json!({"type":1,"target":"Notification","arguments":[{
-        "correlationId": notification.correlation_id, "status":"COMPLETED", "orderId": 9}]});
-    assert_eq!(next_record(&mut alice1).await.unwrap(), expected);
+        "correlationId": notification.correlation_id, "status":"COMPLETED", "orderId": 9,
+        "cursor": cursor}]});
+    assert_eq!(received, expected);
     assert_eq!(next_record(&mut alice2).await.unwrap(), expected);
     // The pipeline is at least once: a redelivery of the same (order, status) is not pushed
     // again, the next status is.
@@ -384,6 +393,7 @@ async fn a_slow_client_is_closed_without_stalling_others() {
                     correlation_id: CorrelationId::new_random(),
                     status: OrderStatus::Accepted,
                     order_id: None,
+                    cursor: None,
                 },
             )
             .await
@@ -405,4 +415,76 @@ async fn graceful_shutdown_sends_close_with_allow_reconnect() {
         close,
         json!({"type":7,"error":"Server is shutting down.","allowReconnect":true})
     );
+}
+
+/// A client that reconnects with `?after=` (the cursor of the last notification it saw) is sent
+/// what its user was notified of since, once and in order, and nothing of another user's; a
+/// cursor that is not one is refused.
+#[tokio::test]
+async fn a_client_that_reconnects_after_a_cursor_is_sent_what_it_missed() {
+    let hub = spawn_hub(Limits::default()).await;
+    let alice = UserId::parse("alice").unwrap();
+    let notify = |status: OrderStatus| Notification {
+        correlation_id: CorrelationId::new_random(),
+        status,
+        order_id: None,
+        cursor: None,
+    };
+    let mut before = hub.handshaken("alice").await;
+    hub.fanout
+        .publish(&alice, &notify(OrderStatus::Accepted))
+        .await
+        .unwrap();
+    let seen = next_record(&mut before).await.unwrap()["arguments"][0]["cursor"].clone();
+    drop(before);
+    // While alice is away: two of hers, one of bob's.
+    let missed = [
+        notify(OrderStatus::Processing),
+        notify(OrderStatus::Completed),
+    ];
+    for notification in &missed {
+        hub.fanout.publish(&alice, notification).await.unwrap();
+    }
+    let bob = UserId::parse("bob").unwrap();
+    hub.fanout
+        .publish(&bob, &notify(OrderStatus::Completed))
+        .await
+        .unwrap();
+
+    let url = hub.ws_url(&format!(
+        "access_token={}&after={}",
+        token("alice"),
+        seen.as_str().unwrap()
+    ));
+    let (mut again, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    again
+        .send(Message::text(format!(
+            "{{\"protocol\":\"json\",\"version\":1}}{RS}"
+        )))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut again).await.unwrap(), format!("{{}}{RS}"));
+    for expected in &missed {
+        let record = next_record(&mut again).await.unwrap();
+        assert_eq!(
+            record["arguments"][0]["correlationId"],
+            json!(expected.correlation_id),
+            "{record}"
+        );
+    }
+    again.send(invoke("1", "Ping", json!([]))).await.unwrap();
+    assert_eq!(
+        next_record(&mut again).await.unwrap()["result"],
+        "pong",
+        "nothing else replayed"
+    );
+    assert_eq!(hub.hub.metrics.notifications_replayed.get(), 2);
+
+    let bad = hub.ws_url(&format!("access_token={}&after=yesterday", token("alice")));
+    match tokio_tungstenite::connect_async(bad).await {
+        Err(WsError::Http(response)) => {
+            assert_eq!(response.status(), 400)
+        }
+        other => panic!("expected 400, got {other:?}"),
+    }
 }

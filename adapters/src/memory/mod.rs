@@ -3,6 +3,6 @@
 mod fanout;
 mod state;
 
-pub(crate) use fanout::fanout_message;
+pub(crate) use fanout::{HISTORY_AGE, HISTORY_PER_USER, fanout_message, history_horizon, now_ms};
 pub use fanout::{MemoryFanout, MemorySubscription};
 pub use state::MemoryState;

@@ -1,5 +1,6 @@
 //! Redis adapters for the server modes: the workflow state (`order:status:{cid}`,
-//! `order:map:{cid}`, idempotency keys) and the notification fan-out channel.
+//! `order:map:{cid}`, idempotency keys) and the notification backplane (a stream and per-user
+//! history).
 //!
 //! Every command is bounded by [`COMMAND_TIMEOUT`], reconnects included: when Redis is down the
 //! callers get a [`BackendError`] quickly and degrade, instead of hanging.
@@ -7,7 +8,7 @@
 mod fanout;
 mod state;
 
-pub use fanout::{DEFAULT_PREFIX, RedisFanout, RedisSubscription};
+pub use fanout::{DEFAULT_PREFIX, RedisFanout, RedisSubscription, STREAM_LENGTH};
 pub use state::RedisState;
 
 use orders_core::ports::BackendError;

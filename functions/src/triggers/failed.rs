@@ -51,6 +51,7 @@ pub async fn invoke(
             correlation_id: cid,
             status: OrderStatus::Failed,
             order_id: None,
+            cursor: None,
         };
         super::notify::publish(&app, owner, &notification).await?;
         Ok(Json(InvokeResponse {

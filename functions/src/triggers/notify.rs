@@ -39,6 +39,7 @@ pub async fn invoke(
             correlation_id: event.correlation_id,
             status: OrderStatus::Completed,
             order_id: Some(event.order_id),
+            cursor: None,
         };
         publish(&app, &owner, &notification).await?;
         tracing::info!(user_id = %owner, order_id = %event.order_id, "owner notified");

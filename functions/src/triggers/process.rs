@@ -113,6 +113,7 @@ async fn notify_processing(
         correlation_id: cid,
         status: OrderStatus::Processing,
         order_id,
+        cursor: None,
     };
     if let Err(err) = app.fanout.publish(owner, &notification).await {
         tracing::warn!(error = %err, "PROCESSING notification not published");

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orders_core::UserId;
+use orders_core::cursor::Cursor;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -17,6 +18,8 @@ use std::sync::Arc;
 #[derive(Debug, Default, Deserialize)]
 pub struct ConnectQuery {
     pub id: Option<String>,
+    /// `skipNegotiation` clients give the cursor here, as others do at negotiate.
+    pub after: Option<Cursor>,
 }
 
 /// The `access_token` query parameter, where browsers put the token of a WebSocket.

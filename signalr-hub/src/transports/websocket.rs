@@ -33,7 +33,12 @@ pub async fn connect(
     let connection = match query.id.as_deref() {
         // skipNegotiation: the socket is a new connection.
         None => match hub.registry.create(user, false, false) {
-            Ok(connection) => connection,
+            Ok(connection) => {
+                if let Some(after) = query.after {
+                    let _ = connection.replay_after.set(after);
+                }
+                connection
+            }
             Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections"),
         },
         Some(id) => match existing(&hub, Some(id), &user) {

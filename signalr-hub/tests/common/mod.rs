@@ -61,8 +61,9 @@ pub async fn spawn_hub(limits: Limits) -> TestHub {
         state: None,
         store: Some(Arc::new(store.clone())),
     };
-    let hub = Hub::new(Arc::new(validator), lookup, limits, "memory");
     let fanout = MemoryFanout::new();
+    let history = Arc::new(fanout.clone());
+    let hub = Hub::new(Arc::new(validator), lookup, limits, "memory", Some(history));
     let source: FanoutSource = Box::new(fanout.subscribe());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

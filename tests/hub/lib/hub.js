@@ -35,9 +35,10 @@ function forgedToken(user) {
   return token(user, { key: "a-completely-different-key-that-nobody-shares!" });
 }
 
-/** Redis for the tests: $REDIS_URL if set, else a throwaway one from tests/servers/redis.sh. */
-async function startRedis() {
-  if (process.env.REDIS_URL) {
+/** Redis for the tests: $REDIS_URL if set, else (or with `own`, for a test that restarts it) a
+ *  throwaway one from tests/servers/redis.sh. */
+async function startRedis({ own = false } = {}) {
+  if (process.env.REDIS_URL && !own) {
     return { url: process.env.REDIS_URL, stop() {} };
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hub-tests-redis-"));
@@ -47,6 +48,10 @@ async function startRedis() {
   const url = /REDIS_URL=(\S+)/.exec(out)[1];
   return {
     url,
+    /** Kills it and starts it again on the same port (no persistence: it comes back empty). */
+    restart() {
+      execFileSync(script, ["restart"], { env, stdio: "ignore" });
+    },
     stop() {
       execFileSync(script, ["stop"], { env, stdio: "ignore" });
       fs.rmSync(dir, { recursive: true, force: true });
@@ -138,10 +143,24 @@ async function publisher(redisUrl) {
   return redis;
 }
 
-/** Publishes a fan-out message exactly as the notifier does. */
+// The notifier's own script (orders_adapters::redis::RedisFanout::publish), read from the
+// adapter's source: the backplane stream entry and the user's history, as production writes them.
+const PUBLISH_LUA = fs.readFileSync(path.join(ROOT, "adapters", "src", "redis", "publish.lua"), "utf8");
+const STREAM_LENGTH = "100000"; // orders_adapters::redis::STREAM_LENGTH
+const HISTORY_PER_USER = "32";
+const HISTORY_AGE_MS = "600000";
+
+/** Publishes a fan-out message exactly as the notifier does; resolves to its cursor (the stream
+ *  entry id), which is also set on `notification` (the first time) as the hub will deliver it. */
 async function publish(redis, user, notification, prefix = "hubtests:") {
-  const payload = JSON.stringify({ userId: user, notification });
-  return redis.publish(`${prefix}notifications`, payload);
+  const { cursor: _, ...published } = notification;
+  const payload = JSON.stringify({ userId: user, notification: published });
+  const cursor = await redis.eval(PUBLISH_LUA, {
+    keys: [`${prefix}notifications`, `${prefix}history:${user}`],
+    arguments: [payload, STREAM_LENGTH, HISTORY_PER_USER, HISTORY_AGE_MS],
+  });
+  notification.cursor ??= cursor;
+  return cursor;
 }
 
 function notification(status = "COMPLETED", orderId = 42) {

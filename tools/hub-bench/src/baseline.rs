@@ -1,7 +1,7 @@
 //! The ceiling: the thinnest server that does the hub's job. It accepts WebSockets on
-//! `ws://127.0.0.1:PORT/<any path>?user=<id>`, keeps a per-user registry, subscribes to the same
-//! Redis channel and sends each message's `notification` JSON, as one Text message, to that
-//! user's sockets. No SignalR framing, handshake, authentication, keep-alive or metrics.
+//! `ws://127.0.0.1:PORT/<any path>?user=<id>`, keeps a per-user registry, reads the same Redis
+//! backplane with the same adapter as the hub (`RedisFanout::subscribe`) and sends each
+//! message's `notification` JSON, as one Text message, to that user's sockets. No SignalR framing, handshake, authentication, keep-alive or metrics.
 //!
 //! It keeps the properties any real fan-out needs, so the comparison is like for like: the
 //! fan-out never waits on a socket (each connection has a bounded queue; a client that lets it
@@ -12,6 +12,8 @@
 
 use anyhow::Context;
 use futures::{SinkExt, StreamExt};
+use orders_adapters::redis::{RedisFanout, RedisSubscription};
+use orders_core::ports::{FanoutEvent, FanoutSubscription};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -32,7 +34,7 @@ pub struct BaselineArgs {
     /// The Redis the hub fans out through.
     #[arg(long)]
     pub redis_url: String,
-    /// Channel prefix, as the hub's FANOUT_CHANNEL_PREFIX: the channel is `{prefix}notifications`.
+    /// Key prefix, as the hub's FANOUT_CHANNEL_PREFIX: the stream is `{prefix}notifications`.
     #[arg(long, default_value = "orders:")]
     pub prefix: String,
     /// Records a connection may have unsent before it is dropped (the hub's HUB_SEND_QUEUE).
@@ -101,17 +103,10 @@ pub async fn run(args: BaselineArgs) -> anyhow::Result<()> {
         by_user: Mutex::default(),
     });
     let stop = CancellationToken::new();
-    let channel = format!("{}notifications", args.prefix);
-    let client = redis::Client::open(args.redis_url.as_str()).context("parsing the Redis URL")?;
-    let mut pubsub = client
-        .get_async_pubsub()
+    let subscription = RedisFanout::subscribe(&args.redis_url, &args.prefix)
         .await
-        .context("connecting to Redis")?;
-    pubsub
-        .subscribe(&channel)
-        .await
-        .with_context(|| format!("SUBSCRIBE {channel}"))?;
-    tokio::spawn(fan_out(pubsub, Arc::clone(&registry), stop.clone()));
+        .context("reading the backplane")?;
+    tokio::spawn(fan_out(subscription, Arc::clone(&registry), stop.clone()));
 
     println!(
         "hub-bench baseline listening on ws://{}",
@@ -155,28 +150,28 @@ pub async fn run(args: BaselineArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fan_out(pubsub: redis::aio::PubSub, registry: Arc<Registry>, stop: CancellationToken) {
-    let mut messages = pubsub.into_on_message();
+async fn fan_out(
+    mut subscription: RedisSubscription,
+    registry: Arc<Registry>,
+    stop: CancellationToken,
+) {
     loop {
-        let message = tokio::select! {
-            message = messages.next() => message,
+        let event = tokio::select! {
+            event = subscription.next() => event,
             () = stop.cancelled() => return,
         };
-        let Some(message) = message else {
-            eprintln!("baseline: the Redis subscription ended");
-            return;
+        let message = match event {
+            Some(FanoutEvent::Message(message)) => message,
+            Some(FanoutEvent::Missed(_)) => continue,
+            None => {
+                eprintln!("baseline: the backplane subscription ended");
+                return;
+            }
         };
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(message.get_payload_bytes())
-        else {
-            continue;
-        };
-        let (Some(user), Some(notification)) = (
-            value.get("userId").and_then(|u| u.as_str()),
-            value.get("notification"),
-        ) else {
-            continue;
-        };
-        let text = Utf8Bytes::from(notification.to_string());
+        let user = message.user_id.as_str();
+        let text = Utf8Bytes::from(
+            serde_json::to_string(&message.notification).expect("notifications serialise"),
+        );
         for (id, sender) in registry.senders(user) {
             // Never wait on a socket: a full queue drops that client (its task sees the
             // channel closed once the registry forgets it), as the hub does.

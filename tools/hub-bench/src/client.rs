@@ -97,7 +97,7 @@ impl ConnectArgs {
 pub struct Tracker {
     epoch: Instant,
     users: usize,
-    /// Per notification id: microseconds since `epoch` just before its PUBLISH was issued.
+    /// Per notification id: microseconds since `epoch` just before its publish was issued.
     pub sent_us: Vec<AtomicU64>,
     /// Per notification id: how many connections received it.
     pub received: Vec<AtomicU32>,

@@ -6,9 +6,10 @@
 //! * `connect --target hub|baseline --url ws://... --pid PID --users N` opens N WebSocket
 //!   connections (the hub's with skipNegotiation, a dev JWT and the JSON handshake), holds them,
 //!   and reports how many succeeded and the server's VmRSS before and after.
-//! * `notify ...` does `connect`, then PUBLISHes notifications on `{prefix}notifications`:
+//! * `notify ...` does `connect`, then publishes notifications on the `{prefix}notifications`
+//!   backplane stream, as the notifier does:
 //!   first a paced phase (latency at a steady rate), then a flood (as fast as possible), and
-//!   reports delivered/s, PUBLISH -> client latency percentiles, losses and duplicates.
+//!   reports delivered/s, publish -> client latency percentiles, losses and duplicates.
 //! * `report --hub FILE --baseline FILE` prints the two JSON reports side by side with ratios.
 //!
 //! The clients and the publisher share this process, so each notification's publish instant
@@ -18,6 +19,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use client::{ConnectArgs, Tracker};
+use orders_adapters::redis::RedisFanout;
 use report::BenchReport;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -71,7 +73,7 @@ struct NotifyArgs {
     /// ...at this rate per second (0: as fast as the publishers go).
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
-    /// Concurrent publishers in the unpaced phase (each awaits its PUBLISH before the next).
+    /// Concurrent publishers in the unpaced phase (each awaits its publish before the next).
     #[arg(long, default_value_t = 64)]
     publishers: usize,
     /// Latency phase, run first: this many notifications... (0 skips it)
@@ -80,7 +82,7 @@ struct NotifyArgs {
     /// ...at this steady rate per second.
     #[arg(long, default_value_t = 1000.0)]
     latency_rate: f64,
-    /// A delivery not seen this long after the phase's last PUBLISH counts as lost.
+    /// A delivery not seen this long after the phase's last publish counts as lost.
     #[arg(long, default_value_t = 10)]
     loss_timeout_secs: u64,
 }
@@ -120,15 +122,12 @@ async fn run_notify(args: NotifyArgs) -> anyhow::Result<()> {
     let total = args.latency_notifications + args.notifications;
     let tracker = Tracker::new(args.connect.users, total);
     let stop = CancellationToken::new();
-    let client = redis::Client::open(args.redis_url.as_str()).context("parsing the Redis URL")?;
-    let connection = client
-        .get_multiplexed_async_connection()
+    let fanout = RedisFanout::connect(&args.redis_url, &args.prefix)
         .await
         .context("connecting to Redis")?;
     let connected = client::connect_all(&args.connect, &tracker, &stop).await?;
     let publisher = notify::Publisher {
-        connection,
-        channel: format!("{}notifications", args.prefix),
+        fanout,
         tracker: std::sync::Arc::clone(&tracker),
         pid: args.connect.pid,
         clk_tck: args.connect.clk_tck,

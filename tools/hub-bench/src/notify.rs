@@ -1,12 +1,17 @@
-//! Publishing on the fan-out channel and measuring receipt.
+//! Publishing on the backplane, as the notifier does (`RedisFanout::publish`: one script that
+//! appends to the stream and the user's history), and measuring receipt.
 //!
 //! Notification `id` goes to user `u{id % users}` with `orderId = id`; the publisher stores the
-//! instant just before it issues the PUBLISH in `Tracker::sent_us[id]`, and the connections
-//! (same process, same clock) note when the message reaches them. Latency is therefore
-//! PUBLISH issued -> Text message read by the client, through Redis, the server and both sockets.
+//! instant just before it publishes in `Tracker::sent_us[id]`, and the connections (same
+//! process, same clock) note when the message reaches them. Latency is therefore publish issued
+//! -> Text message read by the client, through Redis, the server and both sockets.
 
 use crate::client::{NOT_SENT, Tracker};
 use crate::procfs;
+use orders_adapters::redis::RedisFanout;
+use orders_core::events::Notification;
+use orders_core::ports::NotificationFanout;
+use orders_core::{CorrelationId, OrderId, OrderStatus, UserId};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::sync::Arc;
@@ -62,7 +67,7 @@ pub struct PhaseReport {
     pub losses: u64,
     /// Deliveries beyond the expected count for a notification.
     pub duplicates: u64,
-    /// First PUBLISH issued -> last receipt.
+    /// First publish issued -> last receipt.
     pub deliver_secs: f64,
     pub delivered_per_sec: f64,
     pub latency: Latency,
@@ -73,42 +78,35 @@ pub struct PhaseReport {
 }
 
 pub struct Publisher {
-    pub connection: redis::aio::MultiplexedConnection,
-    pub channel: String,
+    pub fanout: RedisFanout,
     pub tracker: Arc<Tracker>,
     pub pid: u32,
     pub clk_tck: u32,
     pub loss_timeout: Duration,
 }
 
-fn payload(id: usize, users: usize) -> String {
-    format!(
-        "{{\"userId\":\"u{}\",\"notification\":{{\"correlationId\":\"{}\",\"status\":\"COMPLETED\",\"orderId\":{id}}}}}",
-        id % users,
-        uuid::Uuid::new_v4()
-    )
+/// Notification `id`, for user `u{id % users}`.
+fn notification(id: usize, users: usize) -> (UserId, Notification) {
+    let user = UserId::parse(format!("u{}", id % users)).expect("a valid user id");
+    let notification = Notification {
+        correlation_id: CorrelationId::new_random(),
+        status: OrderStatus::Completed,
+        order_id: Some(OrderId::new(id as i64)),
+        cursor: None,
+    };
+    (user, notification)
 }
 
-async fn publish_one(
-    connection: &mut redis::aio::MultiplexedConnection,
-    channel: &str,
-    tracker: &Tracker,
-    id: usize,
-) -> bool {
-    let message = payload(id, tracker.users());
+async fn publish_one(fanout: &RedisFanout, tracker: &Tracker, id: usize) -> bool {
+    let (user, notification) = notification(id, tracker.users());
     tracker.sent_us[id].store(tracker.now_us(), Relaxed);
-    redis::cmd("PUBLISH")
-        .arg(channel)
-        .arg(message)
-        .query_async::<i64>(connection)
-        .await
-        .is_ok()
+    fanout.publish(&user, &notification).await.is_ok()
 }
 
 impl Publisher {
     /// Publishes `ids` at `rate` per second (one publisher, paced), or with `rate == 0` as fast
-    /// as `publishers` concurrent publishers go (each awaits its PUBLISH before the next), then
-    /// waits for the deliveries (at most `loss_timeout` after the last PUBLISH).
+    /// as `publishers` concurrent publishers go (each awaits its publish before the next), then
+    /// waits for the deliveries (at most `loss_timeout` after the last publish).
     pub async fn phase(
         &self,
         name: &str,
@@ -122,12 +120,11 @@ impl Publisher {
         let errors = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         if rate > 0.0 {
-            let mut connection = self.connection.clone();
             let start = tokio::time::Instant::now();
             for (n, id) in ids.clone().enumerate() {
                 let due = start + Duration::from_secs_f64(n as f64 / rate);
                 tokio::time::sleep_until(due).await;
-                if !publish_one(&mut connection, &self.channel, tracker, id).await {
+                if !publish_one(&self.fanout, tracker, id).await {
                     errors.fetch_add(1, Relaxed);
                 }
             }
@@ -135,14 +132,13 @@ impl Publisher {
             let publishers = publishers.max(1);
             let mut tasks = Vec::with_capacity(publishers);
             for first in 0..publishers {
-                let mut connection = self.connection.clone();
-                let channel = self.channel.clone();
+                let fanout = self.fanout.clone();
                 let tracker = Arc::clone(tracker);
                 let errors = Arc::clone(&errors);
                 let ids = ids.clone();
                 tasks.push(tokio::spawn(async move {
                     for id in ids.skip(first).step_by(publishers) {
-                        if !publish_one(&mut connection, &channel, &tracker, id).await {
+                        if !publish_one(&fanout, &tracker, id).await {
                             errors.fetch_add(1, Relaxed);
                         }
                     }
@@ -240,10 +236,10 @@ mod tests {
     }
 
     #[test]
-    fn payload_is_the_fanout_message_shape() {
-        let v: serde_json::Value = serde_json::from_str(&payload(10_007, 10_000)).unwrap();
-        assert_eq!(v["userId"], "u7");
-        assert_eq!(v["notification"]["orderId"], 10_007);
-        assert_eq!(v["notification"]["status"], "COMPLETED");
+    fn notification_id_goes_to_its_user_as_the_order_id() {
+        let (user, notification) = notification(10_007, 10_000);
+        assert_eq!(user.as_str(), "u7");
+        assert_eq!(notification.order_id, Some(OrderId::new(10_007)));
+        assert_eq!(notification.status, OrderStatus::Completed);
     }
 }
