@@ -162,7 +162,7 @@ resource hubApp 'Microsoft.App/containerApps@2024-03-01' = if (!empty(hubImage))
             { name: 'HUB_HANDSHAKE_TIMEOUT_SECS', value: '15' }
             { name: 'HUB_LONG_POLL_SECS', value: '90' }
             { name: 'HUB_MAX_MESSAGE_BYTES', value: '32768' }
-            { name: 'HUB_MAX_CONNECTIONS', value: '10000' }
+            { name: 'HUB_MAX_CONNECTIONS', value: '50000' }
             { name: 'HUB_SEND_QUEUE', value: '256' }
             { name: 'HUB_INVOCATIONS_PER_SEC', value: '20' }
             { name: 'HUB_INVOCATION_BURST', value: '40' }

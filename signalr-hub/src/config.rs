@@ -41,7 +41,8 @@ pub struct Limits {
     pub long_poll: Duration,
     /// `HUB_MAX_MESSAGE_BYTES` (32768): the largest record a client may send.
     pub max_message_bytes: usize,
-    /// `HUB_MAX_CONNECTIONS` (10000): beyond it negotiate and connect answer 503.
+    /// `HUB_MAX_CONNECTIONS` (50000): beyond it negotiate and connect answer 503. One replica
+    /// holds 50,000 in about 400 MB (`scripts/bench-hub`); the process needs as many open files.
     pub max_connections: usize,
     /// `HUB_SEND_QUEUE` (256): records a connection may have unsent; a client that falls further
     /// behind is closed.
@@ -60,7 +61,7 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(15),
             long_poll: Duration::from_secs(90),
             max_message_bytes: 32 * 1024,
-            max_connections: 10_000,
+            max_connections: 50_000,
             send_queue: 256,
             invocations_per_sec: 20,
             invocation_burst: 40,

@@ -1,6 +1,7 @@
 // The SignalR connection to the order-status hub (the official @microsoft/signalr client):
-// Notifications move the tracker forward; after (re)connecting everything still open is re-read
-// from the API so nothing shown is ever stale.
+// Notifications move the tracker forward. A reconnect asks the hub for what this tab missed
+// (`?after=` the last notification's cursor), and everything still open is re-read from the API
+// as well, so nothing shown is ever stale.
 import * as signalR from "@microsoft/signalr";
 import type { Notification } from "./types";
 import { Store } from "./store";
@@ -24,6 +25,16 @@ let restartTimer: ReturnType<typeof setTimeout> | undefined;
 let restartDelay = 1000;
 let hubUrl = "/hubs/order-status";
 let generation = 0;
+/** The cursor of the last notification this tab's connection received. */
+let lastCursor: string | null = null;
+
+/** The hub URL, asking for what followed `lastCursor` when there is one. */
+function urlAfterLastCursor(): string {
+  if (!lastCursor) return hubUrl;
+  const url = new URL(hubUrl, location.href);
+  url.searchParams.set("after", lastCursor);
+  return url.toString();
+}
 
 export function configureHub(url: string): void {
   hubUrl = url;
@@ -71,11 +82,15 @@ function build(): signalR.HubConnection {
     .build();
   c.on("Notification", (n: Notification) => {
     if (!n || typeof n.correlationId !== "string") return;
+    if (typeof n.cursor === "string") lastCursor = n.cursor;
     notificationCount.update((x) => x + 1);
     applyStatus(n, "hub");
     notificationTick.update((x) => x + 1);
   });
-  c.onreconnecting(() => hubState.set("reconnecting"));
+  c.onreconnecting(() => {
+    hubState.set("reconnecting");
+    c.baseUrl = urlAfterLastCursor();
+  });
   c.onreconnected(() => {
     hubState.set("connected");
     void resync();
@@ -104,6 +119,7 @@ async function start(): Promise<void> {
   if (c.state !== signalR.HubConnectionState.Disconnected) return;
   hubState.set("connecting");
   try {
+    c.baseUrl = urlAfterLastCursor();
     await c.start();
     if (gen !== generation || c !== connection) return;
     restartDelay = 1000;
@@ -133,6 +149,7 @@ export function startHubForSession(): void {
     const next = s?.userId ?? null;
     if (next === user && (next === null || connection)) return;
     user = next;
+    lastCursor = null; // another user's position means nothing to the next one
     void stop().then(() => {
       restartDelay = 1000;
       if (user) void start();

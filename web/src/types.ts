@@ -73,6 +73,8 @@ export interface Notification {
   correlationId: string;
   status: OrderStatus;
   orderId: number | null;
+  /** Its position in the hub's backplane: reconnecting with `?after=` replays what followed. */
+  cursor?: string;
 }
 
 export interface DevToken {

@@ -69,9 +69,9 @@ pub async fn connect(
     upgrade
         .max_message_size(frame_limit)
         .max_frame_size(frame_limit)
-        // tungstenite's default 128 KiB read buffer is resident per socket (it is zero-filled on
-        // reads): most of an idle connection's memory. Records are small; larger frames still
-        // arrive whole, the buffer just grows for them.
+        // tungstenite allocates its read buffer up front and keeps it per socket: the 128 KiB
+        // default would be most of an idle connection's memory. Clients send small records (a
+        // Ping every 15 s, acks); a larger frame still arrives whole, the buffer grows for it.
         .read_buffer_size(READ_BUFFER_BYTES)
         .on_failed_upgrade(move |e| {
             tracing::info!(error = %e, "WebSocket upgrade failed");
@@ -80,7 +80,7 @@ pub async fn connect(
         .on_upgrade(move |socket| run(hub, connection, socket, resume))
 }
 
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// Reads the socket until it ends. A socket that drops (no close frame) leaves a resumable
 /// connection waiting for the client's stateful reconnect; `resume`: this socket is one.
