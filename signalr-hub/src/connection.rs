@@ -54,14 +54,19 @@ pub enum Attach {
     Conflict(TransportKind),
 }
 
+/// A connection's queue of outgoing records. Boxed: a tokio channel allocates its first block of
+/// 32 slots with the channel, so a pointer-sized slot keeps an idle connection's queue at about
+/// 300 bytes instead of 1.3 KiB (a queued record costs one small allocation instead).
+pub type Outbox = mpsc::Receiver<Box<Frame>>;
+
 pub struct Connection {
     pub id: String,
     pub token: String,
     pub user: UserId,
-    outbound: mpsc::Sender<Frame>,
+    outbound: mpsc::Sender<Box<Frame>>,
     /// Drained by the transport: the WebSocket writer holds it for its lifetime, each poll
     /// for its duration.
-    pub receiver: tokio::sync::Mutex<mpsc::Receiver<Frame>>,
+    pub receiver: tokio::sync::Mutex<Outbox>,
     /// Inbound processing state; one frame or POST at a time.
     pub session: tokio::sync::Mutex<Session>,
     transport: Mutex<Option<TransportKind>>,
@@ -191,7 +196,7 @@ impl Connection {
     /// What a resumed socket sends first: the Sequence id and the unacknowledged frames. What is
     /// still queued is dropped: invocation messages are among those frames, the rest (pings,
     /// acks) is stale.
-    pub fn resume(&self, queued: &mut mpsc::Receiver<Frame>) -> (u64, Vec<Frame>) {
+    pub fn resume(&self, queued: &mut Outbox) -> (u64, Vec<Frame>) {
         let replay = self.replay.get().expect("resumable").lock().unwrap();
         while queued.try_recv().is_ok() {}
         self.detached_ms.store(0, Relaxed);
@@ -231,7 +236,7 @@ impl Connection {
         if self.closing.is_cancelled() {
             return false;
         }
-        match self.outbound.try_send(frame) {
+        match self.outbound.try_send(Box::new(frame)) {
             Ok(()) => {
                 self.last_sent_ms.store(now_ms(), Relaxed);
                 true

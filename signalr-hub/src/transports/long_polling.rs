@@ -5,9 +5,9 @@
 //! - `DELETE ?id=`: the client ends the connection (202).
 
 use super::{ConnectQuery, existing, refuse};
-use crate::connection::{Attach, Connection, TransportKind};
+use crate::connection::{Attach, Connection, Outbox, TransportKind};
 use crate::hub::Hub;
-use crate::protocol::{Frame, HubProtocol};
+use crate::protocol::HubProtocol;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -85,7 +85,7 @@ async fn superseded(connection: &Connection, generation: u64) {
 }
 
 /// The connection is over: what is still queued plus the Close message, else 204.
-fn finish(connection: &Connection, receiver: &mut tokio::sync::mpsc::Receiver<Frame>) -> Response {
+fn finish(connection: &Connection, receiver: &mut Outbox) -> Response {
     let mut body = Vec::new();
     while let Ok(frame) = receiver.try_recv() {
         body.extend_from_slice(frame.as_bytes());

@@ -179,7 +179,7 @@ async fn write(
             record = receiver.recv() => {
                 let Some(record) = record else { break };
                 tokio::select! {
-                    sent = sink.send(message(record)) => {
+                    sent = sink.send(message(*record)) => {
                         if sent.is_err() {
                             return connection.socket_lost(&socket);
                         }
@@ -197,7 +197,7 @@ async fn write(
     // Flush what is queued, the Close message, then the close frame, within a bound.
     let _ = tokio::time::timeout(CLOSE_FLUSH, async {
         while let Ok(record) = receiver.try_recv() {
-            sink.send(message(record)).await?;
+            sink.send(message(*record)).await?;
         }
         let code = match connection.take_close_record() {
             Some((record, code)) => {
