@@ -141,7 +141,10 @@ resource hubApp 'Microsoft.App/containerApps@2024-03-01' = if (!empty(hubImage))
         {
           name: 'signalr-hub'
           image: hubImage
-          resources: { cpu: json('0.5'), memory: '1Gi' }
+          // Sized for HUB_MAX_CONNECTIONS (50,000): about 7.6 KiB each (390 MiB in all) and, at
+          // 1,000 notifications/s with every client's keep-alive, about 0.6 of a core
+          // (scripts/bench-hub at 19,000, projected; README "Hub").
+          resources: { cpu: json('1.0'), memory: '2Gi' }
           env: [
             { name: 'HOST', value: '0.0.0.0' }
             { name: 'HUB_PORT', value: '7072' }
