@@ -85,6 +85,9 @@ pub struct Connection {
     /// `?after=`: the client saw the backplane up to here; what followed is replayed to it after
     /// the handshake.
     pub replay_after: OnceLock<Cursor>,
+    /// While a replay reads the history, the live notifications for this connection wait here,
+    /// so that both go out in cursor order.
+    held: Mutex<Option<Vec<Notification>>>,
     /// The latest (order, status) pairs pushed, oldest first.
     recent: Mutex<VecDeque<(CorrelationId, OrderStatus)>>,
     created_ms: u64,
@@ -175,6 +178,32 @@ impl Connection {
         }
         recent.push_back(key);
         true
+    }
+
+    /// Holds live notifications back until [`Connection::release_held`] (a replay is coming).
+    pub fn hold_live(&self) {
+        *self.held.lock().unwrap() = Some(Vec::new());
+    }
+
+    /// `true` if `notification` was held back for a replay in progress.
+    pub fn held_back(&self, notification: &Notification) -> bool {
+        match self.held.lock().unwrap().as_mut() {
+            Some(held) => {
+                held.push(notification.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends the hold: `send` gets the missed and the held notifications merged in cursor order,
+    /// under the hold's lock, so no live notification can pass them.
+    pub fn release_held(&self, missed: Vec<Notification>, mut send: impl FnMut(&Notification)) {
+        let mut held = self.held.lock().unwrap();
+        let mut all = missed;
+        all.extend(held.take().unwrap_or_default());
+        all.sort_by_key(|n| n.cursor);
+        all.iter().for_each(&mut send);
     }
 
     /// Turns on stateful reconnect for this connection (after its handshake).
@@ -383,6 +412,7 @@ impl Registry {
             socket: Mutex::new(CancellationToken::new()),
             detached_ms: AtomicU64::new(0),
             replay_after: OnceLock::new(),
+            held: Mutex::new(None),
             recent: Mutex::new(VecDeque::new()),
             created_ms: now,
             last_sent_ms: AtomicU64::new(now),

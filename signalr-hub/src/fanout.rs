@@ -46,8 +46,15 @@ impl<'a> Encoded<'a> {
 }
 
 /// Queues the notification for one connection that completed its handshake, unless it was
-/// told this (order, status) already. `true` if queued.
+/// told this (order, status) already or a replay holds it back. `true` if queued.
 fn push(connection: &Connection, metrics: &Metrics, encoded: &mut Encoded) -> bool {
+    if connection.protocol().is_none() || connection.held_back(encoded.notification) {
+        return false;
+    }
+    send_once(connection, metrics, encoded)
+}
+
+fn send_once(connection: &Connection, metrics: &Metrics, encoded: &mut Encoded) -> bool {
     let Some(protocol) = connection.protocol() else {
         return false;
     };
@@ -88,30 +95,36 @@ pub fn deliver(registry: &Registry, metrics: &Metrics, message: &FanoutMessage) 
     delivered
 }
 
-/// Sends a connection that just completed its handshake what its user was notified of after
-/// `after` (bounded by the backplane's history). Live pushes racing with it are not sent twice.
+/// Sends a connection that just completed its handshake (holding live pushes back, see
+/// [`Connection::hold_live`]) what its user was notified of after `after`, bounded by the
+/// backplane's history, then the live ones that came meanwhile: in cursor order, each once.
 pub async fn replay(
     history: Arc<dyn NotificationHistory>,
     metrics: Arc<Metrics>,
     connection: Arc<Connection>,
     after: Cursor,
 ) {
-    let missed = match history.since(&connection.user, after).await {
-        Ok(missed) => missed,
-        Err(e) => {
+    let missed = history
+        .since(&connection.user, after)
+        .await
+        .unwrap_or_else(|e| {
             tracing::warn!(connection = %connection.id, error = %e, "could not read the notification history");
-            return;
-        }
-    };
+            Vec::new()
+        });
+    let from_history: Vec<_> = missed
+        .iter()
+        .map(|n| (n.correlation_id, n.status))
+        .collect();
     let mut replayed = 0;
-    for notification in &missed {
+    connection.release_held(missed, |notification| {
         let _span =
             tracing::info_span!("replay", correlation_id = %notification.correlation_id).entered();
-        if push(&connection, &metrics, &mut Encoded::new(notification)) {
+        let sent = send_once(&connection, &metrics, &mut Encoded::new(notification));
+        if sent && from_history.contains(&(notification.correlation_id, notification.status)) {
             replayed += 1;
             Metrics::incr(&metrics.notifications_replayed);
         }
-    }
+    });
     tracing::info!(connection = %connection.id, %after, replayed, "replayed missed notifications");
 }
 

@@ -148,10 +148,14 @@ impl Session {
                 {
                     connection.enable_replay();
                 }
+                let replay = hub.history.as_ref().zip(connection.replay_after.get());
+                if replay.is_some() {
+                    // Before the protocol is set, so that no live push can pass the replay.
+                    connection.hold_live();
+                }
                 connection.set_protocol(chosen);
                 connection.send(protocol::handshake_ok(chosen));
-                if let (Some(history), Some(&after)) = (&hub.history, connection.replay_after.get())
-                {
+                if let Some((history, &after)) = replay {
                     tokio::spawn(crate::fanout::replay(
                         Arc::clone(history),
                         Arc::clone(&hub.metrics),
