@@ -185,8 +185,12 @@ impl Connection {
         *self.held.lock().unwrap() = Some(Vec::new());
     }
 
-    /// `true` if `notification` was held back for a replay in progress.
+    /// `true` if `notification` was held back for a replay in progress. Only a connection that
+    /// asked for a replay ever holds, so the others skip the lock.
     pub fn held_back(&self, notification: &Notification) -> bool {
+        if self.replay_after.get().is_none() {
+            return false;
+        }
         match self.held.lock().unwrap().as_mut() {
             Some(held) => {
                 held.push(notification.clone());

@@ -48,10 +48,7 @@ impl<'a> Encoded<'a> {
 /// Queues the notification for one connection that completed its handshake, unless it was
 /// told this (order, status) already or a replay holds it back. `true` if queued.
 fn push(connection: &Connection, metrics: &Metrics, encoded: &mut Encoded) -> bool {
-    if connection.protocol().is_none() || connection.held_back(encoded.notification) {
-        return false;
-    }
-    send_once(connection, metrics, encoded)
+    !connection.held_back(encoded.notification) && send_once(connection, metrics, encoded)
 }
 
 fn send_once(connection: &Connection, metrics: &Metrics, encoded: &mut Encoded) -> bool {
