@@ -7,7 +7,8 @@
 // - A hub replica killed (SIGKILL) and restarted while notifications are published: its clients
 //   reconnect (withAutomaticReconnect) with `?after=<cursor of the last notification seen>` on
 //   the hub URL (HubConnection.baseUrl may be changed while Reconnecting: @microsoft/signalr
-//   src/HubConnection.ts, `set baseUrl`), and the hub sends what they missed from the user's
+//   10.0.11, the version package-lock.json pins, src/HubConnection.ts `set baseUrl`, which
+//   throws in any other state; checked in node_modules/@microsoft/signalr/dist/cjs), and the hub sends what they missed from the user's
 //   history, then the live ones: each exactly once, in order.
 //
 // The tests publish with the notifier's own script (adapters/src/redis/publish.lua), retrying a
