@@ -20,96 +20,19 @@
 //! joins gets its share within a few seconds, once the others next look.
 
 use super::link::Link;
-use lapin::message::Delivery as AmqpDelivery;
-use lapin::{Acker, Channel};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use super::shard::ShardConsumer;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// How often a replica compares its active shards with its fair share.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
-/// A shard that delivered within this window counts as active here.
-const ACTIVE_WINDOW: Duration = Duration::from_secs(3);
 /// How long a given-back shard waits before subscribing again (behind the new owner).
 const REJOIN_AFTER: Duration = Duration::from_secs(2);
 
-/// What a shard consumer passes to the inbox.
-pub(super) type Incoming = (Arc<ShardConsumer>, AmqpDelivery);
-
-/// One shard's consumer on this connection.
-pub(super) struct ShardConsumer {
-    pub(super) queue: String,
-    /// Deliveries handed out and not yet settled (counted by [`Held`]).
-    in_flight: AtomicUsize,
-    /// Being given back: its deliveries are no longer handed out.
-    releasing: AtomicBool,
-    last_delivery: Mutex<Option<Instant>>,
-    /// Its channel, closed to give the shard back.
-    pub(super) channel: tokio::sync::Mutex<Option<Channel>>,
-}
-
-impl ShardConsumer {
-    pub(super) fn new(queue: String) -> Arc<Self> {
-        Arc::new(ShardConsumer {
-            queue,
-            in_flight: AtomicUsize::new(0),
-            releasing: AtomicBool::new(false),
-            last_delivery: Mutex::new(None),
-            channel: tokio::sync::Mutex::new(None),
-        })
-    }
-
-    pub(super) fn releasing(&self) -> bool {
-        self.releasing.load(Ordering::SeqCst)
-    }
-
-    /// Notes a delivery from the broker.
-    pub(super) fn delivered(&self) {
-        *self.last_delivery.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-    }
-
-    fn active(&self, now: Instant) -> bool {
-        let recent = self
-            .last_delivery
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|at| now.duration_since(at) < ACTIVE_WINDOW);
-        !self.releasing() && (recent || self.in_flight.load(Ordering::SeqCst) > 0)
-    }
-}
-
-/// A delivery handed out and not yet settled: its acker, and its shard's count while it lives.
-pub(super) struct Held {
-    pub(super) acker: Acker,
-    shard: Arc<ShardConsumer>,
-}
-
-impl Held {
-    /// `None` when the shard is being given back: the delivery stays unacked, and closing the
-    /// channel requeues it for the next owner. (Counted before the check, so a release waiting
-    /// for the count to drop cannot miss it.)
-    pub(super) fn take(shard: Arc<ShardConsumer>, acker: Acker) -> Option<Held> {
-        shard.in_flight.fetch_add(1, Ordering::SeqCst);
-        let held = Held { acker, shard };
-        (!held.shard.releasing()).then_some(held)
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.shard.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// Keeps this replica's active shards of `queue` at its fair share, until the link goes.
-pub(super) async fn keep_fair(
-    link: Weak<Link>,
-    queue: String,
-    shards: Vec<Arc<ShardConsumer>>,
-    inbox: mpsc::UnboundedSender<Incoming>,
-) {
+pub(super) async fn keep_fair(link: Weak<Link>, queue: String, shards: Vec<Arc<ShardConsumer>>) {
     loop {
         tokio::time::sleep(LOOK_EVERY).await;
         let Some(strong) = link.upgrade() else { return };
@@ -138,35 +61,25 @@ pub(super) async fn keep_fair(
             "giving shards back to the other replicas"
         );
         for shard in &active[..active.len() - fair] {
-            tokio::spawn(give_back(link.clone(), Arc::clone(shard), inbox.clone()));
+            tokio::spawn(give_back(link.clone(), Arc::clone(shard)));
         }
     }
 }
 
 /// Hands `shard` to the next waiting replica once nothing of it is in hand, then queues up again.
-async fn give_back(
-    link: Weak<Link>,
-    shard: Arc<ShardConsumer>,
-    inbox: mpsc::UnboundedSender<Incoming>,
-) {
-    shard.releasing.store(true, Ordering::SeqCst);
+async fn give_back(link: Weak<Link>, shard: Arc<ShardConsumer>) {
+    shard.set_releasing(true);
     while shard.in_flight.load(Ordering::SeqCst) > 0 {
         if link.strong_count() == 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    if let Some(channel) = shard.channel.lock().await.take() {
-        let _ = channel.close(200, "rebalancing".into()).await;
-    }
+    shard.unsubscribe().await;
     tokio::time::sleep(REJOIN_AFTER).await;
-    *shard
-        .last_delivery
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = None;
-    shard.releasing.store(false, Ordering::SeqCst);
+    shard.set_releasing(false);
     let Some(link) = link.upgrade() else { return };
-    if let Err(err) = link.consume(Arc::clone(&shard), inbox).await {
+    if let Err(err) = link.consume(Arc::clone(&shard)).await {
         tracing::warn!(shard = shard.queue, error = %err, "could not subscribe to the shard again");
         link.mark_broken();
     }

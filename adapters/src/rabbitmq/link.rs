@@ -2,9 +2,11 @@
 //! declared so far, and the shard consumers feeding each queue's inbox. A `Link` is never
 //! repaired: once broken it is replaced whole (see `RabbitQueue::link`).
 
-use super::balance::{self, Incoming, ShardConsumer};
+use super::balance;
 use super::codec::{self, short};
+use super::gate::PREFETCH;
 use super::rabbit_err;
+use super::shard::{Incoming, ShardConsumer};
 use futures::StreamExt;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
@@ -206,15 +208,14 @@ impl Link {
         self.declare(queue).await?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let shards: Vec<_> = (0..self.shards)
-            .map(|shard| ShardConsumer::new(shard_queue(queue, shard)))
+            .map(|shard| ShardConsumer::new(shard_queue(queue, shard), sender.clone()))
             .collect();
         for shard in &shards {
-            self.consume(Arc::clone(shard), sender.clone()).await?;
+            self.consume(Arc::clone(shard)).await?;
         }
         if !queue.ends_with(DEAD_LETTER_SUFFIX) {
             self.join_members(queue).await?;
-            let balancer =
-                balance::keep_fair(Arc::downgrade(self), queue.to_owned(), shards, sender);
+            let balancer = balance::keep_fair(Arc::downgrade(self), queue.to_owned(), shards);
             self.keep(tokio::spawn(balancer));
         }
         let inbox = Arc::new(Inbox {
@@ -232,16 +233,14 @@ impl Link {
             .push(task);
     }
 
-    /// One channel per shard with prefetch 1: the shard (so each of its sessions) has at most
-    /// one unsettled message here, and single-active-consumer makes this the only consumer
+    /// One channel per shard with [`PREFETCH`] unsettled deliveries, of which the shard's gate
+    /// hands out one per session at a time; single-active-consumer makes this the only consumer
     /// across processes until it goes away (or gives the shard back, see [`balance`]).
-    pub(super) async fn consume(
-        &self,
-        shard: Arc<ShardConsumer>,
-        sender: mpsc::UnboundedSender<Incoming>,
-    ) -> Result<(), BackendError> {
+    pub(super) async fn consume(&self, shard: Arc<ShardConsumer>) -> Result<(), BackendError> {
         let channel = self.channel().await?;
-        let qos = channel.basic_qos(1, BasicQosOptions::default()).await;
+        let qos = channel
+            .basic_qos(PREFETCH, BasicQosOptions::default())
+            .await;
         self.check(qos)?;
         let consumer = channel
             .basic_consume(
@@ -252,14 +251,13 @@ impl Link {
             )
             .await;
         let mut consumer = self.check(consumer)?;
-        *shard.channel.lock().await = Some(channel);
+        shard.subscribed(channel).await;
         let broken = Arc::clone(&self.broken);
         self.keep(tokio::spawn(async move {
             while let Some(next) = consumer.next().await {
                 match next {
                     Ok(delivery) => {
-                        shard.delivered();
-                        if sender.send((Arc::clone(&shard), delivery)).is_err() {
+                        if !shard.delivered(delivery) {
                             return; // the link is gone
                         }
                     }

@@ -13,10 +13,10 @@
 //!
 //! Semantics, and how they differ from Service Bus sessions:
 //! - **Per-session FIFO.** Single-active-consumer gives a shard to one consumer across all
-//!   processes; that consumer has prefetch 1, so a shard has one message in flight at a time,
-//!   in order. Sessions are therefore serialised per *shard*: two sessions on one shard wait
-//!   for each other, sessions on different shards run in parallel. N caps the parallelism of a
-//!   queue (default [`DEFAULT_SHARDS`]).
+//!   processes. That consumer has several deliveries prefetched, and its gate (`gate`) hands
+//!   them out one per session at a time, in queue order: sessions sharing a shard run side by
+//!   side, each in order. N caps how many replicas share a queue's work (default
+//!   [`DEFAULT_SHARDS`]).
 //! - **Shards spread over replicas.** Each replica keeps its active shards at its fair share
 //!   and hands the rest over without breaking their order (`balance`).
 //! - **Abandon** rejects with requeue, which puts the message back at the head of its shard
@@ -46,12 +46,13 @@
 mod balance;
 mod codec;
 mod dead_letters;
+mod gate;
 mod link;
+mod shard;
 
 pub use codec::shard_of;
 
 use async_trait::async_trait;
-use balance::{Held, ShardConsumer};
 use lapin::message::Delivery as AmqpDelivery;
 use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use lapin::types::AMQPValue;
@@ -61,14 +62,13 @@ use orders_core::ports::{
     DeadLetter, Delivery, MessagePublisher, OutboundMessage, QueueTransport, Settlement,
     dead_letter_queue,
 };
+use shard::{Held, ShardConsumer};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Shards per queue unless told otherwise. Each has one message in flight, so this caps a
-/// queue's parallelism across all replicas: 8 held two replicas to about 860 orders/s in
-/// `scripts/bench-pipeline`, 32 passes 1,000.
+/// Shards per queue unless told otherwise: the units a queue's work is spread over replicas in.
 pub const DEFAULT_SHARDS: usize = 32;
 
 pub(crate) fn rabbit_err(cause: impl std::fmt::Display) -> BackendError {
@@ -124,7 +124,7 @@ impl RabbitQueue {
     /// The delivery of `raw`, its acker kept under a fresh lock token until it is settled;
     /// `None` if its shard is being given to another replica.
     fn hold(&self, queue: &str, shard: Arc<ShardConsumer>, raw: AmqpDelivery) -> Option<Delivery> {
-        let held = Held::take(shard, raw.acker.clone())?;
+        let held = Held::take(shard, &raw)?;
         let token = uuid::Uuid::new_v4().to_string();
         let delivery = codec::delivery(queue, &raw, token.clone());
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
@@ -201,9 +201,13 @@ impl RabbitQueue {
     }
 }
 
-fn settled(result: Result<bool, lapin::Error>) -> Result<(), BackendError> {
+/// The outcome of settling `held`; once acked, its session goes on.
+fn settled(held: &Held, result: Result<bool, lapin::Error>) -> Result<(), BackendError> {
     match result {
-        Ok(true) => Ok(()),
+        Ok(true) => {
+            held.done(None);
+            Ok(())
+        }
         Ok(false) => Err(rabbit_err(
             "the delivery's lock was lost (its channel closed)",
         )),
@@ -279,8 +283,14 @@ impl QueueTransport for RabbitQueue {
         let held = self.take_lock(&delivery.lock_token)?;
         let requeue = BasicRejectOptions { requeue: true };
         match settlement {
-            Settlement::Complete => settled(held.acker.ack(BasicAckOptions::default()).await),
-            Settlement::Abandon => settled(held.acker.reject(requeue).await),
+            Settlement::Complete => {
+                settled(&held, held.acker.ack(BasicAckOptions::default()).await)
+            }
+            Settlement::Abandon => {
+                // Before the reject: the message may be back before the reject has returned.
+                held.done(Some(&delivery.message_id));
+                settled(&held, held.acker.reject(requeue).await)
+            }
             Settlement::DeadLetter {
                 reason,
                 description,
@@ -293,7 +303,7 @@ impl QueueTransport for RabbitQueue {
                         .insert(delivery.lock_token.clone(), held);
                     return Err(e);
                 }
-                settled(held.acker.ack(BasicAckOptions::default()).await)
+                settled(&held, held.acker.ack(BasicAckOptions::default()).await)
             }
         }
     }

@@ -12,6 +12,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 const RECORD_SEPARATOR: char = '\u{1e}';
 const HANDSHAKE: &str = "{\"protocol\":\"json\",\"version\":1}\u{1e}";
+const PING: &str = "{\"type\":6}\u{1e}";
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// When each correlation id's COMPLETED notification arrived (the first one, if repeated).
 #[derive(Default)]
@@ -65,11 +67,24 @@ pub async fn listen(
         }
         let pushes = Arc::clone(&pushes);
         tasks.push(tokio::spawn(async move {
-            while let Some(Ok(message)) = ws.next().await {
-                if let Message::Text(text) = message {
-                    text.split(RECORD_SEPARATOR)
-                        .filter(|r| !r.is_empty())
-                        .for_each(|record| pushes.note(record));
+            // The hub closes a connection it has heard nothing from for 30 s, as ASP.NET Core's
+            // ClientTimeoutInterval does; the official client pings every 15 s.
+            let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+            loop {
+                tokio::select! {
+                    message = ws.next() => match message {
+                        Some(Ok(Message::Text(text))) => text
+                            .split(RECORD_SEPARATOR)
+                            .filter(|r| !r.is_empty())
+                            .for_each(|record| pushes.note(record)),
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                    _ = keep_alive.tick() => {
+                        if ws.send(Message::Text(PING.into())).await.is_err() {
+                            break;
+                        }
+                    }
                 }
             }
         }));
