@@ -317,7 +317,7 @@ mod tests {
     async fn answers_not_connected_until_the_background_connect_succeeds_then_delegates() {
         let started = Instant::now();
         let (deferred, attempts, state) = flaky(2);
-        let cid = CorrelationId::new_random();
+        let cid = CorrelationId::generate();
         let err = deferred.status(cid).await.unwrap_err();
         assert_eq!(err.to_string(), "redis: not connected yet");
         assert!(!deferred.is_connected());

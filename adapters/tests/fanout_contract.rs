@@ -34,14 +34,14 @@ const QUIET: Duration = Duration::from_millis(300);
 const FAIL_FAST: Duration = Duration::from_secs(3);
 
 fn unique_prefix() -> String {
-    format!("test-{}:", CorrelationId::new_random())
+    format!("test-{}:", CorrelationId::generate())
 }
 
 fn message(order_id: i64) -> FanoutMessage {
     FanoutMessage {
-        user_id: UserId::parse(format!("user-{}", CorrelationId::new_random())).unwrap(),
+        user_id: UserId::parse(format!("user-{}", CorrelationId::generate())).unwrap(),
         notification: Notification {
-            correlation_id: CorrelationId::new_random(),
+            correlation_id: CorrelationId::generate(),
             status: OrderStatus::Completed,
             order_id: Some(OrderId::new(order_id)),
             cursor: None,

@@ -98,15 +98,15 @@ contract!(
 );
 
 fn new_cid() -> CorrelationId {
-    CorrelationId::new_random()
+    CorrelationId::generate()
 }
 
 fn new_user() -> UserId {
-    UserId::parse(format!("user-{}", CorrelationId::new_random())).unwrap()
+    UserId::parse(format!("user-{}", CorrelationId::generate())).unwrap()
 }
 
 fn new_key() -> String {
-    format!("idempotency:test:{}", CorrelationId::new_random())
+    format!("idempotency:test:{}", CorrelationId::generate())
 }
 
 fn tracked(status: OrderStatus, order_id: Option<i64>) -> TrackedStatus {

@@ -56,7 +56,7 @@ async fn sqlserver() -> Backend {
 
 /// A user no other test uses.
 fn user(name: &str) -> UserId {
-    UserId::parse(format!("{name}-{}", CorrelationId::new_random())).unwrap()
+    UserId::parse(format!("{name}-{}", CorrelationId::generate())).unwrap()
 }
 
 /// A line with its seeded product's billing period (one-time for a product not in the seed), as
@@ -78,7 +78,7 @@ fn line(product: &str, cents: i64, quantity: u32) -> OrderLine {
 
 fn new_order(owner: &UserId, lines: Vec<OrderLine>) -> NewOrder {
     NewOrder {
-        correlation_id: CorrelationId::new_random(),
+        correlation_id: CorrelationId::generate(),
         user_id: owner.clone(),
         lines,
         accepted_at: Utc::now().trunc_subsecs(3),

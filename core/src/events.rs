@@ -175,7 +175,7 @@ mod tests {
 
     fn accepted() -> OrderAccepted {
         OrderAccepted {
-            correlation_id: CorrelationId::new_random(),
+            correlation_id: CorrelationId::generate(),
             user_id: UserId::parse("alice").unwrap(),
             items: vec![OrderLine {
                 product_id: ProductId::parse("AZ-104").unwrap(),

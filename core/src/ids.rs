@@ -96,8 +96,12 @@ impl fmt::Display for ProductId {
 pub struct CorrelationId(Uuid);
 
 impl CorrelationId {
-    pub fn new_random() -> Self {
-        CorrelationId(Uuid::new_v4())
+    /// A fresh id: UUIDv7, its first 48 bits the time in ms and the other 74 random. Ids made
+    /// one after another sort together, so the unique indexes they are written to (the
+    /// embedded queue's message ids, the orders table) grow at their right edge instead of
+    /// touching a random page per insert: fewer pages written per commit.
+    pub fn generate() -> Self {
+        CorrelationId(Uuid::now_v7())
     }
 
     pub fn from_uuid(id: Uuid) -> Self {
@@ -254,7 +258,7 @@ mod tests {
         assert_eq!("42".parse::<OrderRef>(), Ok(OrderRef::Id(OrderId(42))));
         assert!("0".parse::<OrderRef>().is_err());
         assert!("-3".parse::<OrderRef>().is_err());
-        let cid = CorrelationId::new_random();
+        let cid = CorrelationId::generate();
         assert_eq!(
             cid.to_string().parse::<OrderRef>(),
             Ok(OrderRef::Correlation(cid))

@@ -291,7 +291,7 @@ async fn notifications_reach_every_connection_of_the_user_once_and_nobody_else_a
     let mut alice2 = hub.handshaken("alice").await;
     let mut bob = hub.handshaken("bob").await;
     let notification = Notification {
-        correlation_id: CorrelationId::new_random(),
+        correlation_id: CorrelationId::generate(),
         status: OrderStatus::Completed,
         order_id: Some(orders_core::OrderId::new(9)),
         cursor: None,
@@ -334,7 +334,7 @@ async fn notifications_reach_every_connection_of_the_user_once_and_nobody_else_a
 #[tokio::test]
 async fn get_current_status_falls_back_to_sql_for_the_owner_only() {
     let hub = spawn_hub(Limits::default()).await;
-    let cid = CorrelationId::new_random();
+    let cid = CorrelationId::generate();
     let saved = hub
         .store
         .save_order(&NewOrder {
@@ -390,7 +390,7 @@ async fn a_slow_client_is_closed_without_stalling_others() {
             .publish(
                 &UserId::parse("alice").unwrap(),
                 &Notification {
-                    correlation_id: CorrelationId::new_random(),
+                    correlation_id: CorrelationId::generate(),
                     status: OrderStatus::Accepted,
                     order_id: None,
                     cursor: None,
@@ -425,7 +425,7 @@ async fn a_client_that_reconnects_after_a_cursor_is_sent_what_it_missed() {
     let hub = spawn_hub(Limits::default()).await;
     let alice = UserId::parse("alice").unwrap();
     let notify = |status: OrderStatus| Notification {
-        correlation_id: CorrelationId::new_random(),
+        correlation_id: CorrelationId::generate(),
         status,
         order_id: None,
         cursor: None,

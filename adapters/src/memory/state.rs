@@ -203,7 +203,7 @@ mod tests {
     use orders_core::OrderStatus;
 
     fn track(state: &MemoryState, ttl: Duration) -> CorrelationId {
-        let cid = CorrelationId::new_random();
+        let cid = CorrelationId::generate();
         let owner = UserId::parse("u").unwrap();
         let status = TrackedStatus::new(OrderStatus::Accepted, None);
         futures::executor::block_on(state.track(cid, &owner, status, ttl)).unwrap();

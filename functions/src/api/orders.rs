@@ -69,11 +69,9 @@ pub async fn place(
     let (lines, canonical) = request.lines();
     // A key (with the request) fixes the correlation id, so a retry is the same order even when
     // the idempotency store is down and cannot replay.
-    let correlation_id = key
-        .as_deref()
-        .map_or_else(CorrelationId::new_random, |key| {
-            CorrelationId::for_idempotency_key(&caller.user_id, key, &canonical)
-        });
+    let correlation_id = key.as_deref().map_or_else(CorrelationId::generate, |key| {
+        CorrelationId::for_idempotency_key(&caller.user_id, key, &canonical)
+    });
     let claimed = match idempotency::claim(&app, &caller.user_id, key, &canonical).await? {
         Claim::Replay { status, body } => return Ok(replay(status, body)),
         Claim::Run(claimed) => claimed,

@@ -116,7 +116,7 @@ impl TestApp {
             .get(&product_id)
             .expect("a seeded product")
             .billing_period;
-        let cid = CorrelationId::new_random();
+        let cid = CorrelationId::generate();
         let order = NewOrder {
             correlation_id: cid,
             user_id: UserId::parse(user).unwrap(),

@@ -228,7 +228,7 @@ async fn an_order_says_what_is_due_today_and_what_recurs_per_billing_period() {
 async fn a_failed_order_is_priced_from_its_message_where_lines_without_a_period_are_one_time() {
     let app = TestApp::spawn().await;
     let token = app.token("alice").await;
-    let cid = orders_core::CorrelationId::new_random().to_string();
+    let cid = orders_core::CorrelationId::generate().to_string();
     // The first line is as an older intake enqueued it: no billingPeriod.
     let event = json!({
         "type": "OrderAccepted", "version": 1, "correlationId": cid, "userId": "alice",

@@ -13,7 +13,7 @@ fn accepted_event(user: &str) -> Value {
 }
 
 fn uuid_v4() -> String {
-    orders_core::CorrelationId::new_random().to_string()
+    orders_core::CorrelationId::generate().to_string()
 }
 
 fn metadata(delivery_count: u32) -> Value {

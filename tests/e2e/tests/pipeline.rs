@@ -14,7 +14,7 @@ use std::time::Duration;
 /// An order of one `product` at 10.00 a month (whatever the catalog says: the message is made up).
 fn accepted(user: &str, product: &str) -> OrderAccepted {
     OrderAccepted {
-        correlation_id: CorrelationId::new_random(),
+        correlation_id: CorrelationId::generate(),
         user_id: UserId::parse(user).unwrap(),
         items: vec![OrderLine {
             product_id: ProductId::parse(product).unwrap(),

@@ -89,7 +89,7 @@ pub struct Publisher {
 fn notification(id: usize, users: usize) -> (UserId, Notification) {
     let user = UserId::parse(format!("u{}", id % users)).expect("a valid user id");
     let notification = Notification {
-        correlation_id: CorrelationId::new_random(),
+        correlation_id: CorrelationId::generate(),
         status: OrderStatus::Completed,
         order_id: Some(OrderId::new(id as i64)),
         cursor: None,
