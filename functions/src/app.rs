@@ -22,9 +22,20 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Everything a request handler can reach.
+/// Everything a request handler can reach. Cloned for every request (axum's `State`), so it is
+/// one shared pointer rather than a dozen: cloning and dropping the dozen was 4% of intake's CPU.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every clone of [`AppState`] points to.
+pub struct Shared {
     /// The catalog shipped with the binary until SQL's is loaded, then SQL's.
     pub catalog: LiveCatalog,
     pub store: Arc<dyn OrderStore>,
@@ -118,7 +129,7 @@ impl AppState {
         let (publisher, queues, queue) = open_publisher(&settings).await?;
         let ((workflow, fanout, local_fanout), [state, fanout_dependency]) =
             state_and_fanout(&settings)?;
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             catalog,
             store,
             workflow,
@@ -130,7 +141,7 @@ impl AppState {
             dev_tokens: dev_tokens.map(Arc::new),
             settings: Arc::new(settings),
             dependencies: Arc::new([sql, state, fanout_dependency, queue]),
-        })
+        })))
     }
 
     /// True once every dependency is connected.
