@@ -12,6 +12,7 @@
 //! after it, wait until it has. Whatever is parked when the channel closes is requeued by the
 //! broker, in queue order, for the next consumer; the gate starts empty on the next channel.
 
+use super::codec;
 use lapin::message::Delivery as AmqpDelivery;
 use std::collections::{HashMap, VecDeque};
 
@@ -37,13 +38,12 @@ impl Gate {
     pub(super) fn admit(
         &mut self,
         session: Session,
-        message_id: &str,
         delivery: AmqpDelivery,
     ) -> Option<AmqpDelivery> {
         let Some(session) = session else {
             return Some(delivery);
         };
-        if self.free(&session, message_id) {
+        if self.free(&session, &delivery) {
             self.returning.remove(&session);
             self.holders.insert(session, delivery.delivery_tag);
             Some(delivery)
@@ -53,12 +53,12 @@ impl Gate {
         }
     }
 
-    fn free(&self, session: &str, message_id: &str) -> bool {
+    fn free(&self, session: &str, delivery: &AmqpDelivery) -> bool {
         !self.holders.contains_key(session)
             && self
                 .returning
                 .get(session)
-                .is_none_or(|awaited| awaited == message_id)
+                .is_none_or(|awaited| *awaited == codec::message_id(delivery))
     }
 
     /// The delivery `tag` of `session` was settled; `abandoned` names its message if it went
@@ -80,8 +80,7 @@ impl Gate {
         }
         let at = self.parked.iter().position(|(s, _)| s == session)?;
         let (session, delivery) = self.parked.remove(at)?;
-        let message_id = super::codec::message_id(&delivery);
-        self.admit(Some(session), &message_id, delivery)
+        self.admit(Some(session), delivery)
     }
 
     /// A new channel: what the last one held is the broker's again.

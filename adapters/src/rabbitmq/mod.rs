@@ -124,9 +124,9 @@ impl RabbitQueue {
     /// The delivery of `raw`, its acker kept under a fresh lock token until it is settled;
     /// `None` if its shard is being given to another replica.
     fn hold(&self, queue: &str, shard: Arc<ShardConsumer>, raw: AmqpDelivery) -> Option<Delivery> {
-        let held = Held::take(shard, &raw)?;
         let token = uuid::Uuid::new_v4().to_string();
         let delivery = codec::delivery(queue, &raw, token.clone());
+        let held = Held::take(shard, &raw, delivery.session_id.clone())?;
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         if locks.len() > 4096 {
             locks.retain(|_, held| held.acker.usable());
@@ -201,13 +201,16 @@ impl RabbitQueue {
     }
 }
 
-/// The outcome of settling `held`; once acked, its session goes on.
-fn settled(held: &Held, result: Result<bool, lapin::Error>) -> Result<(), BackendError> {
+/// Acks `held`; then its session goes on.
+async fn ack(held: &Held) -> Result<(), BackendError> {
+    settled(held.acker.ack(BasicAckOptions::default()).await)?;
+    held.done(None);
+    Ok(())
+}
+
+fn settled(result: Result<bool, lapin::Error>) -> Result<(), BackendError> {
     match result {
-        Ok(true) => {
-            held.done(None);
-            Ok(())
-        }
+        Ok(true) => Ok(()),
         Ok(false) => Err(rabbit_err(
             "the delivery's lock was lost (its channel closed)",
         )),
@@ -283,13 +286,11 @@ impl QueueTransport for RabbitQueue {
         let held = self.take_lock(&delivery.lock_token)?;
         let requeue = BasicRejectOptions { requeue: true };
         match settlement {
-            Settlement::Complete => {
-                settled(&held, held.acker.ack(BasicAckOptions::default()).await)
-            }
+            Settlement::Complete => ack(&held).await,
             Settlement::Abandon => {
                 // Before the reject: the message may be back before the reject has returned.
                 held.done(Some(&delivery.message_id));
-                settled(&held, held.acker.reject(requeue).await)
+                settled(held.acker.reject(requeue).await)
             }
             Settlement::DeadLetter {
                 reason,
@@ -303,7 +304,7 @@ impl QueueTransport for RabbitQueue {
                         .insert(delivery.lock_token.clone(), held);
                     return Err(e);
                 }
-                settled(&held, held.acker.ack(BasicAckOptions::default()).await)
+                ack(&held).await
             }
         }
     }

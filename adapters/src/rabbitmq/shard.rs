@@ -85,8 +85,7 @@ impl ShardConsumer {
     pub(super) fn delivered(self: &Arc<Self>, delivery: AmqpDelivery) -> bool {
         *self.last_delivery.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let session = codec::session_id(&delivery);
-        let message_id = codec::message_id(&delivery);
-        let admitted = self.gate().admit(session, &message_id, delivery);
+        let admitted = self.gate().admit(session, delivery);
         admitted.is_none_or(|delivery| self.forward(delivery))
     }
 
@@ -117,12 +116,16 @@ impl Held {
     /// `None` when the shard is being given back: the delivery stays unacked, and closing the
     /// channel requeues it for the next owner. (Counted before the check, so a release waiting
     /// for the count to drop cannot miss it.)
-    pub(super) fn take(shard: Arc<ShardConsumer>, raw: &AmqpDelivery) -> Option<Held> {
+    pub(super) fn take(
+        shard: Arc<ShardConsumer>,
+        raw: &AmqpDelivery,
+        session: Session,
+    ) -> Option<Held> {
         shard.in_flight.fetch_add(1, Ordering::SeqCst);
         let held = Held {
             acker: raw.acker.clone(),
             generation: shard.generation.load(Ordering::SeqCst),
-            session: codec::session_id(raw),
+            session,
             tag: raw.delivery_tag,
             shard,
         };
