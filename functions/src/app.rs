@@ -4,6 +4,7 @@ use crate::api;
 use crate::config::{BrokerSettings, Settings};
 use anyhow::Context;
 use axum::Router;
+use axum::serve::ListenerExt;
 use orders_adapters::deferred::{Connection, Deferred};
 use orders_adapters::memory::{MemoryFanout, MemoryState};
 use orders_adapters::namespaced::Namespaced;
@@ -360,7 +361,11 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let listener = self.listener.tap_io(|tcp| {
+            // Answers go out as written, not held back by Nagle's algorithm.
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
     }

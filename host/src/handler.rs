@@ -50,11 +50,18 @@ pub enum Handler {
     },
 }
 
+/// Plain HTTP to the handler, each request sent as written (no Nagle delay behind the last).
+fn connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector
+}
+
 impl Handler {
     pub fn remote(port: u16, worker: watch::Receiver<Worker>, restarts: Restarts) -> Self {
         Handler::Remote {
             port,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(connector()),
             worker,
             restarts,
         }

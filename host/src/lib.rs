@@ -25,6 +25,7 @@ pub mod web;
 
 use anyhow::Context;
 use app_dir::{FunctionApp, Trigger};
+use axum::serve::ListenerExt;
 use extensions::Extension;
 use handler::Handler;
 use orders_adapters::redis::RedisFanout;
@@ -217,6 +218,10 @@ pub async fn start(
             (tokio::spawn(serving.into_future()), "https")
         }
         None => {
+            let listener = listener.tap_io(|tcp| {
+                // Pushes and answers go out as written, not held back by Nagle's algorithm.
+                let _ = tcp.set_nodelay(true);
+            });
             let serving = axum::serve(listener, router).with_graceful_shutdown(stopped);
             (tokio::spawn(serving.into_future()), "http")
         }

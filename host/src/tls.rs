@@ -76,6 +76,7 @@ async fn accept_loop(
                 continue;
             }
         };
+        let _ = stream.set_nodelay(true);
         let (acceptor, sender) = (acceptor.clone(), sender.clone());
         tokio::spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {

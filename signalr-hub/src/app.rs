@@ -13,6 +13,7 @@ use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use orders_adapters::redis::{RedisFanout, RedisState};
 use orders_adapters::system_of_record::SystemOfRecord;
 use orders_core::ports::NotificationHistory;
@@ -201,6 +202,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     spawn_fanout(&hub, source);
     let app = router(Arc::clone(&hub), cors_origins);
+    let listener = listener.tap_io(|tcp| {
+        // A push follows the last one at once: Nagle's algorithm would hold it until the
+        // client's delayed ack of that one (up to 40 ms).
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -12,8 +12,8 @@ pub use fanout::{DEFAULT_PREFIX, RedisFanout, RedisSubscription, STREAM_LENGTH};
 pub use state::RedisState;
 
 use orders_core::ports::BackendError;
-use redis::RedisResult;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, RedisResult};
 use std::fmt::Display;
 use std::time::Duration;
 
@@ -28,7 +28,12 @@ fn error(what: &str, cause: impl Display) -> BackendError {
 
 fn client(url: &str) -> Result<redis::Client, BackendError> {
     // The URL may carry a password, so it is never part of the message.
-    redis::Client::open(url).map_err(|e| error("invalid Redis URL", e))
+    let info = url
+        .into_connection_info()
+        .map_err(|e| error("invalid Redis URL", e))?;
+    // Concurrent calls share one connection: each goes out at once, not after the last's ack.
+    let nodelay = info.tcp_settings().clone().set_nodelay(true);
+    redis::Client::open(info.set_tcp_settings(nodelay)).map_err(|e| error("invalid Redis URL", e))
 }
 
 /// Fails when `url` is not a Redis URL (a configuration error, unlike Redis being down).
