@@ -2,6 +2,7 @@
 //! their TTL just as Redis keys do.
 
 use async_trait::async_trait;
+use orders_core::hash::fnv1a;
 use orders_core::ports::{BackendError, IdempotencyRecord, WorkflowState, owner_key, status_key};
 use orders_core::status::TrackedStatus;
 use orders_core::{CorrelationId, UserId};
@@ -22,6 +23,12 @@ enum Value {
 /// retried POST still makes one order (its key fixes the correlation id). 500,000 keys is about
 /// two hours of a flood at the embedded mode's full rate.
 pub const DEFAULT_CAPACITY: usize = 500_000;
+
+/// The map is split in this many shards, each under its own lock. A hash map grows by moving
+/// every key to a table twice the size; whole, at a few hundred thousand keys, that held the
+/// one lock (and so every request) for about 60 ms. A shard's growth is a 64th of that, and
+/// stalls only the keys of that shard.
+const SHARDS: usize = 64;
 
 struct Entries {
     /// Each key's value, expiry, and the number of the write that set it.
@@ -68,8 +75,10 @@ impl Entries {
     }
 }
 
+/// An order's keys (status, owner) share its correlation id's shard, so one lock covers a
+/// call that reads one and writes the other.
 pub struct MemoryState {
-    entries: Mutex<Entries>,
+    shards: Box<[Mutex<Entries>]>,
 }
 
 impl Default for MemoryState {
@@ -83,27 +92,43 @@ impl MemoryState {
         Self::default()
     }
 
-    /// At most `capacity` keys.
+    /// At most `capacity` keys (each shard holds its share of them).
     pub fn with_capacity(capacity: usize) -> Self {
-        MemoryState {
-            entries: Mutex::new(Entries {
+        let shard = || {
+            Mutex::new(Entries {
                 map: HashMap::new(),
                 written: VecDeque::new(),
                 writes: 0,
-                capacity: capacity.max(1),
-            }),
+                capacity: (capacity / SHARDS).max(1),
+            })
+        };
+        MemoryState {
+            shards: (0..SHARDS).map(|_| shard()).collect(),
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.entries
+    fn shard(&self, hash: u64) -> std::sync::MutexGuard<'_, Entries> {
+        self.shards[(hash % SHARDS as u64) as usize]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The shard of an order's keys.
+    fn order(&self, cid: CorrelationId) -> std::sync::MutexGuard<'_, Entries> {
+        self.shard(fnv1a(cid.as_uuid().as_bytes()))
+    }
+
+    /// The shard of an idempotency key.
+    fn keyed(&self, key: &str) -> std::sync::MutexGuard<'_, Entries> {
+        self.shard(fnv1a(key.as_bytes()))
+    }
+
     /// Keys held, expired ones not yet dropped included.
     pub fn len(&self) -> usize {
-        self.entries().map.len()
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().unwrap_or_else(|p| p.into_inner()).map.len())
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -120,7 +145,7 @@ impl WorkflowState for MemoryState {
         status: TrackedStatus,
         ttl: Duration,
     ) -> Result<(), BackendError> {
-        let mut entries = self.entries();
+        let mut entries = self.order(cid);
         entries.set(owner_key(cid), Value::Owner(owner.clone()), ttl);
         if entries.get(&status_key(cid)).is_none() {
             entries.set(status_key(cid), Value::Status(status), ttl);
@@ -134,7 +159,7 @@ impl WorkflowState for MemoryState {
         next: TrackedStatus,
         ttl: Duration,
     ) -> Result<TrackedStatus, BackendError> {
-        let mut entries = self.entries();
+        let mut entries = self.order(cid);
         let stored = match entries.get(&status_key(cid)) {
             Some(Value::Status(current)) => match current.status.advance(next.status) {
                 Ok(_) => TrackedStatus {
@@ -153,14 +178,14 @@ impl WorkflowState for MemoryState {
     }
 
     async fn status(&self, cid: CorrelationId) -> Result<Option<TrackedStatus>, BackendError> {
-        Ok(match self.entries().get(&status_key(cid)) {
+        Ok(match self.order(cid).get(&status_key(cid)) {
             Some(Value::Status(s)) => Some(*s),
             _ => None,
         })
     }
 
     async fn owner(&self, cid: CorrelationId) -> Result<Option<UserId>, BackendError> {
-        Ok(match self.entries().get(&owner_key(cid)) {
+        Ok(match self.order(cid).get(&owner_key(cid)) {
             Some(Value::Owner(o)) => Some(o.clone()),
             _ => None,
         })
@@ -172,7 +197,7 @@ impl WorkflowState for MemoryState {
         record: &IdempotencyRecord,
         ttl: Duration,
     ) -> Result<Option<IdempotencyRecord>, BackendError> {
-        let mut entries = self.entries();
+        let mut entries = self.keyed(key);
         if let Some(Value::Idempotency(existing)) = entries.get(key) {
             return Ok(Some(existing.clone()));
         }
@@ -186,13 +211,13 @@ impl WorkflowState for MemoryState {
         record: &IdempotencyRecord,
         ttl: Duration,
     ) -> Result<(), BackendError> {
-        self.entries()
+        self.keyed(key)
             .set(key.to_owned(), Value::Idempotency(record.clone()), ttl);
         Ok(())
     }
 
     async fn release_idempotency_key(&self, key: &str) -> Result<(), BackendError> {
-        self.entries().map.remove(key);
+        self.keyed(key).map.remove(key);
         Ok(())
     }
 }
@@ -212,12 +237,13 @@ mod tests {
 
     #[test]
     fn holds_at_most_its_capacity_dropping_the_oldest_writes() {
-        let state = MemoryState::with_capacity(100);
+        let state = MemoryState::with_capacity(1_000);
         let first = track(&state, Duration::from_secs(3600));
-        let later: Vec<_> = (0..1000)
+        let later: Vec<_> = (0..10_000)
             .map(|_| track(&state, Duration::from_secs(3600)))
             .collect();
-        assert!(state.len() <= 100, "{}", state.len());
+        assert!(state.len() <= 1_000, "{}", state.len());
+        assert!(state.len() >= 900, "every shard is full: {}", state.len());
         let status = |cid| futures::executor::block_on(state.status(cid)).unwrap();
         assert_eq!(status(first), None);
         assert!(status(*later.last().unwrap()).is_some());
@@ -231,7 +257,10 @@ mod tests {
             futures::executor::block_on(state.claim_idempotency_key("k", &claim, lease)).unwrap()
         };
         assert_eq!(claimed(&state), None);
-        track(&state, Duration::from_secs(3600));
+        // Fewer writes than a shard holds, so whichever shard they land in, older keys go first.
+        for _ in 0..4 {
+            track(&state, Duration::from_secs(3600));
+        }
         assert_eq!(claimed(&state), Some(claim.clone()));
     }
 

@@ -10,7 +10,8 @@
 //! * `load --url URL ...` is a closed-loop load generator: N tasks, each sending its next request
 //!   as soon as the previous answer is read, over N keep-alive HTTP/1.1 connections. Run against
 //!   both targets with the same arguments, the ratio of the two results is the cost of the real
-//!   endpoint over the bare framework.
+//!   endpoint over the bare framework. With `--rate R` it is paced instead: R requests/s spread
+//!   over the tasks, each latency counted from when its request was due.
 //! * `pipeline --urls URL1[,URL2] --data-dir DIR ...` drives the running system (one or more
 //!   replicas) and measures orders/s and latency from `POST` to the persisted row (`pipeline.rs`).
 //! * `rabbit --url AMQP_URL` measures raw publish/consume on a durable quorum queue with
@@ -30,6 +31,8 @@ use axum::routing::post;
 use clap::{Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod pipeline;
@@ -89,6 +92,10 @@ struct LoadArgs {
     /// Seconds of load before measuring starts (answers then are not recorded).
     #[arg(long, default_value_t = 2)]
     warmup: u64,
+    /// Requests per second, 0 for a closed loop. Paced, request k is due at start + k/rate and
+    /// its latency counts from then, so a stall is not hidden by the requests it delayed.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
 }
 
 #[tokio::main]
@@ -163,6 +170,11 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     if args.duration == 0 {
         bail!("--duration must be at least 1");
     }
+    if !(args.rate >= 0.0 && args.rate.is_finite()) {
+        bail!("--rate must be a number of requests per second, 0 for a closed loop");
+    }
+    let pace = (args.rate > 0.0).then_some(args.rate);
+    let due = Arc::new(AtomicU64::new(0));
     let client = reqwest::Client::builder()
         .http1_only()
         .pool_max_idle_per_host(args.connections)
@@ -186,10 +198,19 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         let client = client.clone();
         let url = args.url.clone();
         let auth = auth.clone();
+        let due = Arc::clone(&due);
         tasks.push(tokio::spawn(async move {
             let mut result = TaskResult::default();
             loop {
-                let sent = Instant::now();
+                let sent = match pace {
+                    Some(rate) => {
+                        let k = due.fetch_add(1, Ordering::Relaxed);
+                        let at = start + Duration::from_secs_f64(k as f64 / rate);
+                        tokio::time::sleep_until(at.into()).await;
+                        at
+                    }
+                    None => Instant::now(),
+                };
                 if sent >= measure_until {
                     break;
                 }
@@ -258,9 +279,19 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     let max = latencies.last().map_or(0.0, |&us| us as f64 / 1000.0);
 
     println!(
-        "RESULT url={} connections={} seconds={:.1} requests={} errors={} rps={:.1} \
+        "RESULT url={} connections={} rate={} seconds={:.1} requests={} errors={} rps={:.1} \
          p50={:.3}ms p90={:.3}ms p99={:.3}ms max={:.3}ms",
-        args.url, args.connections, seconds, requests, errors, rps, p50, p90, p99, max
+        args.url,
+        args.connections,
+        pace.map_or("closed-loop".to_owned(), |r| r.to_string()),
+        seconds,
+        requests,
+        errors,
+        rps,
+        p50,
+        p90,
+        p99,
+        max
     );
     if errors > 0 {
         let mut parts: Vec<String> = statuses
@@ -282,6 +313,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         serde_json::json!({
             "url": args.url,
             "connections": args.connections,
+            "rate": pace,
             "seconds": seconds,
             "requests": requests,
             "errors": errors,
