@@ -10,7 +10,7 @@ const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const { execFileSync } = require("node:child_process");
 const path = require("node:path");
-const { startShop, launchBrowser, watch, screenshot, requireDist, ROOT } = require("../lib/shop");
+const { startShop, launchBrowser, watch, screenshot, requireDist, sleep, ROOT } = require("../lib/shop");
 
 const T = 20_000;
 const PRODUCT = "AZ-204";
@@ -57,6 +57,20 @@ describe("A poison order in the shop", { skip: process.env.SHOP_URL ? "needs the
     await page.locator(`${sel("hub-status")}[data-state="connected"]`).waitFor({ timeout: T });
     await page.goto(`${shop.url}/#/product/${PRODUCT}`);
     await page.locator(`${sel("product-detail")} ${sel("add-to-cart")}`).click();
+    // A read that raced the FAILED push: the order view's first read is answered as the API
+    // answers for an order still in flight (which it may well have been), and only after FAILED
+    // was pushed. The view must read it again, not keep that stale answer.
+    let held = false;
+    await page.route(/\/api\/orders\/[0-9a-f-]{36}$/, async (route) => {
+      if (held || route.request().method() !== "GET") return route.continue();
+      held = true;
+      const response = await route.fetch();
+      const order = await response.json();
+      const inFlight = { ...order, status: "ACCEPTED", orderId: null, createdAt: null, completedAt: null, items: [], failure: undefined };
+      const deadline = Date.now() + T;
+      while (!frames.some((f) => f.includes(order.correlationId) && f.includes('"FAILED"')) && Date.now() < deadline) await sleep(50);
+      await route.fulfill({ response, json: inFlight });
+    });
     await page.goto(`${shop.url}/#/cart`);
     await page.locator(sel("place-order")).click();
 
@@ -64,6 +78,7 @@ describe("A poison order in the shop", { skip: process.env.SHOP_URL ? "needs the
     await view.waitFor({ timeout: T });
     const cid = await view.getAttribute("data-correlation-id");
     await page.locator(sel("order-status")).filter({ hasText: "Failed" }).waitFor({ timeout: T });
+    assert.ok(held, "the view's first read was held until FAILED was pushed");
     await page.locator(sel("order-failure")).waitFor({ timeout: T });
     assert.equal(await page.locator(sel("support-reference")).textContent(), cid);
     assert.match(await page.locator(sel("failure-reason")).textContent(), /MaxDeliveryCountExceeded/);

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { getOrder } from "../api";
 import { ChargesSummary, ErrorBox, formatTime, PageTitle, Spinner, StatusBadge, statusLabel } from "../components";
 import { describeError, type ErrorMessage } from "../errors";
@@ -19,13 +19,18 @@ export function OrderView({ correlationId }: { correlationId: string }) {
   const t = all[correlationId];
 
   // Re-read from the API on open, after every hub (re)connect, and when a notification moved this
-  // order beyond what we have (to get the persisted items and times).
+  // order beyond what we have (to get the persisted items and times): also when that is an
+  // answer that arrived after the notification, read before it. Once per status, so an API
+  // still behind is not asked in a loop.
   const known = t?.status;
+  const reread = useRef<OrderStatus | null>(null);
   useEffect(() => {
-    if (order && known && (rank(known) > rank(order.status) || (isFinal(known) && order.items.length === 0))) {
+    const behind = order && known && (rank(known) > rank(order.status) || (isFinal(known) && order.items.length === 0));
+    if (behind && reread.current !== known) {
+      reread.current = known;
       setReload((n) => n + 1);
     }
-  }, [known]);
+  }, [known, order]);
   useEffect(() => {
     const ctrl = new AbortController();
     setError(null);
