@@ -32,7 +32,7 @@ use clap::{Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 mod pipeline;
@@ -174,7 +174,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         bail!("--rate must be a number of requests per second, 0 for a closed loop");
     }
     let pace = (args.rate > 0.0).then_some(args.rate);
-    let due = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicUsize::new(0));
     let client = reqwest::Client::builder()
         .http1_only()
         .pool_max_idle_per_host(args.connections)
@@ -198,21 +198,19 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         let client = client.clone();
         let url = args.url.clone();
         let auth = auth.clone();
-        let due = Arc::clone(&due);
+        let next = Arc::clone(&next);
         tasks.push(tokio::spawn(async move {
             let mut result = TaskResult::default();
             loop {
                 let sent = match pace {
-                    Some(rate) => {
-                        let k = due.fetch_add(1, Ordering::Relaxed);
-                        let at = start + Duration::from_secs_f64(k as f64 / rate);
-                        tokio::time::sleep_until(at.into()).await;
-                        at
-                    }
+                    Some(rate) => due(start, next.fetch_add(1, Ordering::Relaxed), rate),
                     None => Instant::now(),
                 };
                 if sent >= measure_until {
                     break;
+                }
+                if pace.is_some() {
+                    tokio::time::sleep_until(sent.into()).await;
                 }
                 let mut request = client
                     .post(&url)
@@ -325,6 +323,11 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         })
     );
     Ok(())
+}
+
+/// When request `k` of a load paced at `rate` requests/s, started at `start`, is due.
+fn due(start: Instant, k: usize, rate: f64) -> Instant {
+    start + Duration::from_secs_f64(k as f64 / rate)
 }
 
 /// Nearest-rank percentile of sorted microsecond latencies, in milliseconds (0 when empty).

@@ -8,7 +8,7 @@
 //! millisecond resolution of those columns, and the sustained throughput is the completed
 //! orders over the span from the first accept to the last persist, drain included.
 
-use crate::{ORDER_BODY, percentile_ms, push, round3};
+use crate::{ORDER_BODY, due, percentile_ms, push, round3};
 use anyhow::{Context, bail};
 use axum::http::header;
 use chrono::DateTime;
@@ -147,7 +147,7 @@ pub async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
                 // Request k goes to replica k mod R and, for each replica, to the users in turn.
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 if let Some(rate) = pace {
-                    let at = start + Duration::from_secs_f64(k as f64 / rate);
+                    let at = due(start, k, rate);
                     if at >= until {
                         break;
                     }
