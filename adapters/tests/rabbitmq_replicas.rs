@@ -24,7 +24,7 @@ async fn connect(url: &str) -> Arc<RabbitQueue> {
     Arc::new(RabbitQueue::connect(url, SHARDS).await.expect("connect"))
 }
 
-/// A replica: takes batches and completes each message after `WORK`, logging it.
+/// A replica: takes batches and processes each message for `WORK`, logging it, then completes it.
 fn replica(
     id: usize,
     queue: Arc<RabbitQueue>,
@@ -46,8 +46,10 @@ fn replica(
                     n.parse().unwrap(),
                     Instant::now(),
                 );
-                queue.complete(&delivery, vec![]).await.expect("complete");
+                // Logged once processed, before it is settled: an abort can land after the ack
+                // went out but before `complete` returned, and that message is done, not lost.
                 log.lock().unwrap().push(entry);
+                queue.complete(&delivery, vec![]).await.expect("complete");
             }
         }
     })
