@@ -7,9 +7,7 @@
 //! proxying had shipped (its first release is not known here, so an older host may still have
 //! it).
 
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::Request;
 use std::sync::Once;
 
 pub const HEADER: &str = "x-azure-functions-hostversion";
@@ -31,7 +29,7 @@ pub fn proxies_http(version: &str) -> Option<bool> {
 }
 
 /// Middleware: logs the host's version once.
-pub async fn log_once(request: Request, next: Next) -> Response {
+pub fn log_once<B>(request: Request<B>) -> Request<B> {
     if let Some(version) = request.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
         LOGGED.call_once(|| match proxies_http(version) {
             Some(false) => tracing::warn!(
@@ -42,7 +40,7 @@ pub async fn log_once(request: Request, next: Next) -> Response {
             _ => tracing::info!(host_version = version, "Functions host"),
         });
     }
-    next.run(request).await
+    request
 }
 
 #[cfg(test)]

@@ -11,7 +11,13 @@ pub struct TraceParent {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(DIGITS[usize::from(b >> 4)].into());
+        text.push(DIGITS[usize::from(b & 0xf)].into());
+    }
+    text
 }
 
 fn random_hex(len: usize) -> String {

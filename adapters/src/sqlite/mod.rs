@@ -93,6 +93,8 @@ impl SqliteStore {
             // First: switching a fresh file to WAL takes a lock that another process opening
             // it at the same moment must wait for, not fail on ("database is locked").
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            // Every statement the writer runs again stays prepared (rusqlite keeps 16).
+            conn.set_prepared_statement_cache_capacity(64);
             // recursive_triggers: a row that `OR REPLACE` deletes fires its delete trigger too
             // (the queue's session heads, migration 5).
             conn.execute_batch(

@@ -16,6 +16,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::routing::{get, post};
 use std::time::Duration;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -43,27 +44,34 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(in_progress, shed_load))
         .route("/api/health", get(health::ready))
         .route("/api/health/live", get(health::live));
-    let cors = cors(&state.settings.cors_origins);
+    // What every request passes through, outermost first, as one stack: each `Router::layer`
+    // call boxes every route again, and a request clones each of those boxes. CORS stays
+    // outside it: its preflight answers need a body type that the trace layer's is not.
+    let middleware =
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id);
+                // A caller's W3C trace context makes this request part of its trace.
+                if let Some(parent) = req.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+                    orders_telemetry::continue_trace(&span, parent);
+                }
+                span
+            }))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(CatchPanicLayer::custom(|_| {
+                axum::response::IntoResponse::into_response(ApiError::Internal(anyhow::anyhow!("handler panicked")))
+            }))
+            .map_request(crate::host_version::log_once)
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     api.merge(crate::triggers::router())
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(crate::host_version::log_once))
-        .layer(CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(ApiError::Internal(anyhow::anyhow!("handler panicked")))
-        }))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-            let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id);
-            // A caller's W3C trace context makes this request part of its trace.
-            if let Some(parent) = req.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
-                orders_telemetry::continue_trace(&span, parent);
-            }
-            span
-        }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(tower::util::option_layer(cors))
+        .layer(middleware)
+        .layer(tower::util::option_layer(cors(
+            &state.settings.cors_origins,
+        )))
         .with_state(state)
 }
 
