@@ -50,6 +50,21 @@ fn file_key(path: &Path) -> PathBuf {
     }
 }
 
+/// Another process holds the write lock (the servers mode's replicas share one file): try
+/// again every 250 us, for up to 5 s. SQLite's own busy timeout sleeps 1, 2, 5, 10, 15 ms...
+/// between tries (sqlite/sqlite `src/main.c`, `sqliteDefaultBusyCallback`, at `1f436ad5`), so a
+/// lock held for one commit, under a millisecond, could cost the waiter 8 ms or more, and with
+/// it every call of the waiter's group.
+fn wait_for_lock(tries: i32) -> bool {
+    const STEP: std::time::Duration = std::time::Duration::from_micros(250);
+    const GIVE_UP_AFTER: u32 = 20_000; // tries: 5 s
+    if u32::try_from(tries).is_ok_and(|tries| tries >= GIVE_UP_AFTER) {
+        return false;
+    }
+    std::thread::sleep(STEP);
+    true
+}
+
 pub(crate) fn backend(err: impl std::fmt::Display) -> BackendError {
     BackendError::new("sqlite", err)
 }
@@ -92,7 +107,7 @@ impl SqliteStore {
             let mut conn = Connection::open(&path)?;
             // First: switching a fresh file to WAL takes a lock that another process opening
             // it at the same moment must wait for, not fail on ("database is locked").
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.busy_handler(Some(wait_for_lock))?;
             // Every statement the writer runs again stays prepared (rusqlite keeps 16).
             conn.set_prepared_statement_cache_capacity(64);
             // recursive_triggers: a row that `OR REPLACE` deletes fires its delete trigger too
@@ -208,5 +223,32 @@ mod tests {
         for store in &stores[1..] {
             assert!(Arc::ptr_eq(&stores[0].writer, &store.writer));
         }
+    }
+
+    /// As a second replica's writer would: its lock is waited for, not reported as an error.
+    #[tokio::test]
+    async fn a_write_waits_for_another_connections_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.db");
+        let store = SqliteStore::open(&path, Vec::new()).await.unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let held = std::time::Duration::from_millis(300);
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(held);
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let started = std::time::Instant::now();
+        let written = store
+            .with_conn(|conn| {
+                conn.execute(
+                    "INSERT INTO customers (external_id, created_at) VALUES ('u1', 'now')",
+                    [],
+                )
+            })
+            .await;
+        assert_eq!(written.unwrap(), 1);
+        assert!(started.elapsed() >= held, "written while the lock was held");
+        holder.join().unwrap();
     }
 }
