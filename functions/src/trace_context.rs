@@ -1,8 +1,6 @@
 //! W3C trace context (`traceparent`), carried in message properties so one order's journey is
 //! one trace across the queue hops: `00-<trace-id>-<parent-id>-<flags>`.
 
-use rand::RngCore;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceParent {
     pub trace_id: String,
@@ -10,20 +8,14 @@ pub struct TraceParent {
     pub flags: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        text.push(DIGITS[usize::from(b >> 4)].into());
-        text.push(DIGITS[usize::from(b & 0xf)].into());
-    }
-    text
+/// A random trace id: 16 bytes as 32 lowercase hex digits.
+fn random_trace_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
-fn random_hex(len: usize) -> String {
-    let mut bytes = vec![0u8; len];
-    rand::rng().fill_bytes(&mut bytes);
-    hex(&bytes)
+/// A random span (parent) id: 8 bytes as 16 lowercase hex digits.
+fn random_span_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 impl TraceParent {
@@ -54,8 +46,8 @@ impl TraceParent {
     /// A new trace (sampled).
     pub fn new_root() -> Self {
         TraceParent {
-            trace_id: random_hex(16),
-            parent_id: random_hex(8),
+            trace_id: random_trace_id(),
+            parent_id: random_span_id(),
             flags: "01".into(),
         }
     }
@@ -72,7 +64,7 @@ impl TraceParent {
     pub fn child(&self) -> Self {
         TraceParent {
             trace_id: self.trace_id.clone(),
-            parent_id: random_hex(8),
+            parent_id: random_span_id(),
             flags: self.flags.clone(),
         }
     }

@@ -57,8 +57,8 @@ fn file_key(path: &Path) -> PathBuf {
 /// it every call of the waiter's group.
 fn wait_for_lock(tries: i32) -> bool {
     const STEP: std::time::Duration = std::time::Duration::from_micros(250);
-    const GIVE_UP_AFTER: u32 = 20_000; // tries: 5 s
-    if u32::try_from(tries).is_ok_and(|tries| tries >= GIVE_UP_AFTER) {
+    const GIVE_UP_AFTER: i32 = 20_000; // tries: 5 s
+    if tries >= GIVE_UP_AFTER {
         return false;
     }
     std::thread::sleep(STEP);
