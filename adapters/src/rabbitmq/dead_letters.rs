@@ -13,13 +13,19 @@ use orders_core::ports::{
     BackendError, DEAD_LETTER_DESCRIPTION, DEAD_LETTER_REASON, DeadLetter, dead_letter_queue,
 };
 
-/// Every queue a dead letter of `queue` can be in, oldest kind first.
-fn holding_queues(queue: &str, shards: usize) -> Vec<String> {
+/// Every queue a dead letter of `queue` can be in, oldest kind first (the subqueue's surplus
+/// shards included, see [`super::reshard`]).
+async fn holding_queues(
+    link: &Link,
+    queue: &str,
+    shards: usize,
+) -> Result<Vec<String>, BackendError> {
     let dlq = dead_letter_queue(queue);
     let mut names: Vec<String> = (0..shards).map(|s| shard_queue(&dlq, s)).collect();
+    names.extend(link.surplus(&dlq).await?.into_iter().map(|(name, _)| name));
     names.push(parking_queue(&dlq));
     names.push(parking_queue(queue));
-    names
+    Ok(names)
 }
 
 /// Declares what `holding_queues` names, so reading an unused queue is no channel error.
@@ -45,9 +51,10 @@ pub(super) async fn list(
     shards: usize,
 ) -> Result<Vec<DeadLetter>, BackendError> {
     declare(link, queue).await?;
+    let holding = holding_queues(link, queue, shards).await?;
     let channel = link.channel().await?;
     let mut found = Vec::new();
-    'queues: for name in holding_queues(queue, shards) {
+    'queues: for name in holding {
         while found.len() < limit {
             let Some(delivery) = next(&channel, &name).await? else {
                 continue 'queues;
@@ -70,9 +77,10 @@ pub(super) async fn replay(
     shards: usize,
 ) -> Result<bool, BackendError> {
     declare(link, queue).await?;
+    let holding = holding_queues(link, queue, shards).await?;
     let channel = link.channel().await?;
     let result = async {
-        for name in holding_queues(queue, shards) {
+        for name in holding {
             while let Some(delivery) = next(&channel, &name).await? {
                 let dead = codec::dead_letter(queue, &delivery);
                 if dead.message_id != message_id {

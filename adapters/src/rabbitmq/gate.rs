@@ -83,6 +83,11 @@ impl Gate {
         self.admit(Some(session), delivery)
     }
 
+    /// No session in hand and nothing parked.
+    pub(super) fn is_empty(&self) -> bool {
+        self.holders.is_empty() && self.parked.is_empty()
+    }
+
     /// A new channel: what the last one held is the broker's again.
     pub(super) fn clear(&mut self) {
         *self = Gate::default();

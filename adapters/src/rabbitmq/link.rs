@@ -6,14 +6,15 @@ use super::balance;
 use super::codec::{self, short};
 use super::gate::PREFETCH;
 use super::rabbit_err;
+use super::reshard;
 use super::shard::{Incoming, ShardConsumer};
 use futures::StreamExt;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
 use orders_core::ports::{BackendError, DEAD_LETTER_SUFFIX};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -64,6 +65,35 @@ pub(super) struct Inbox {
 /// The queue whose consumer count is the number of replicas consuming `queue` (see [`balance`]).
 fn members_queue(queue: &str) -> String {
     format!("{queue}.members")
+}
+
+/// A queue's counts, from its passive declare.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct QueueStat {
+    /// Messages waiting, not those delivered and unsettled.
+    pub(super) ready: u32,
+    pub(super) consumers: u32,
+}
+
+impl QueueStat {
+    async fn read(channel: &Channel, name: &str) -> Result<Self, lapin::Error> {
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let name = ShortString::from(name);
+        let declared = channel
+            .queue_declare(name, passive, FieldTable::default())
+            .await?;
+        Ok(QueueStat {
+            ready: declared.message_count(),
+            consumers: declared.consumer_count(),
+        })
+    }
+}
+
+fn not_found(error: &lapin::Error) -> bool {
+    matches!(error.kind(), ErrorKind::ProtocolError(e) if e.get_id() == 404)
 }
 
 pub(super) struct Link {
@@ -198,8 +228,8 @@ impl Link {
         }
     }
 
-    /// The inbox of `queue`, starting its shard consumers on first use, and (for a queue with
-    /// sessions) joining the replicas that share its shards.
+    /// The inbox of `queue`, starting its shard consumers on first use: at once, or once the
+    /// surplus shards of an earlier layout are drained ([`reshard`]).
     pub(super) async fn inbox(self: &Arc<Self>, queue: &str) -> Result<Arc<Inbox>, BackendError> {
         let mut inboxes = self.inboxes.lock().await;
         if let Some(inbox) = inboxes.get(queue) {
@@ -207,9 +237,34 @@ impl Link {
         }
         self.declare(queue).await?;
         let (sender, receiver) = mpsc::unbounded_channel();
-        let shards: Vec<_> = (0..self.shards)
-            .map(|shard| ShardConsumer::new(shard_queue(queue, shard), sender.clone()))
-            .collect();
+        let consumers = |names: Vec<String>| -> Vec<_> {
+            let consumer = |name| ShardConsumer::new(name, sender.clone());
+            names.into_iter().map(consumer).collect()
+        };
+        let shards = consumers((0..self.shards).map(|s| shard_queue(queue, s)).collect());
+        let surplus = self.surplus(queue).await?;
+        if surplus.is_empty() {
+            self.start(queue, shards).await?;
+        } else {
+            let surplus = consumers(surplus.into_iter().map(|(name, _)| name).collect());
+            let drain =
+                reshard::drain_then_start(Arc::downgrade(self), queue.to_owned(), surplus, shards);
+            self.keep(tokio::spawn(drain));
+        }
+        let inbox = Arc::new(Inbox {
+            deliveries: Mutex::new(receiver),
+        });
+        inboxes.insert(queue.to_owned(), Arc::clone(&inbox));
+        Ok(inbox)
+    }
+
+    /// Subscribes to the shards of `queue` and (for a queue with sessions) joins the replicas
+    /// that share them.
+    pub(super) async fn start(
+        self: &Arc<Self>,
+        queue: &str,
+        shards: Vec<Arc<ShardConsumer>>,
+    ) -> Result<(), BackendError> {
         for shard in &shards {
             self.consume(Arc::clone(shard)).await?;
         }
@@ -218,11 +273,7 @@ impl Link {
             let balancer = balance::keep_fair(Arc::downgrade(self), queue.to_owned(), shards);
             self.keep(tokio::spawn(balancer));
         }
-        let inbox = Arc::new(Inbox {
-            deliveries: Mutex::new(receiver),
-        });
-        inboxes.insert(queue.to_owned(), Arc::clone(&inbox));
-        Ok(inbox)
+        Ok(())
     }
 
     /// A task that ends with this link.
@@ -317,25 +368,55 @@ impl Link {
         Ok(())
     }
 
-    /// Messages ready on the shards of `queue` (declared first, so a new queue counts 0).
+    /// Messages ready on the shards of `queue`, surplus shards included (declared first, so a
+    /// new queue counts 0).
     pub(super) async fn depth(&self, queue: &str) -> Result<u64, BackendError> {
         self.declare(queue).await?;
+        let names: Vec<_> = (0..self.shards).map(|s| shard_queue(queue, s)).collect();
+        let regular = self.stats(&names).await?;
+        let surplus = self.surplus(queue).await?;
+        Ok(regular
+            .iter()
+            .chain(surplus.iter().map(|(_, stat)| stat))
+            .map(|stat| u64::from(stat.ready))
+            .sum())
+    }
+
+    /// What the passive declare of each of `names` tells, in order.
+    pub(super) async fn stats(&self, names: &[String]) -> Result<Vec<QueueStat>, BackendError> {
         let channel = self.channel().await?;
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let mut depth = 0;
-        for shard in 0..self.shards {
-            let name = shard_queue(queue, shard);
-            let declared = channel
-                .queue_declare(short(&name, "queue name")?, passive, FieldTable::default())
+        let mut stats = Vec::with_capacity(names.len());
+        for name in names {
+            let stat = QueueStat::read(&channel, name)
                 .await
                 .map_err(|e| rabbit_err(format!("{name}: {e}")))?;
-            depth += u64::from(declared.message_count());
+            stats.push(stat);
         }
         let _ = channel.close(200, "counted".into()).await;
-        Ok(depth)
+        Ok(stats)
+    }
+
+    /// The shards of `queue` above this link's count, left by a layout with more shards (see
+    /// [`reshard`]). Shards are numbered from 0 without gaps, so the first one missing ends them.
+    pub(super) async fn surplus(
+        &self,
+        queue: &str,
+    ) -> Result<Vec<(String, QueueStat)>, BackendError> {
+        let channel = self.channel().await?;
+        let mut found = Vec::new();
+        for shard in self.shards.. {
+            let name = shard_queue(queue, shard);
+            match QueueStat::read(&channel, &name).await {
+                Ok(stat) => found.push((name, stat)),
+                // The broker closed the channel with the 404.
+                Err(e) if not_found(&e) => return Ok(found),
+                Err(e) => {
+                    let _ = channel.close(200, "probed".into()).await;
+                    return Err(rabbit_err(format!("{name}: {e}")));
+                }
+            }
+        }
+        unreachable!("the shard numbers ran out before a missing queue")
     }
 
     /// How many replicas consume `queue` now, this one included.

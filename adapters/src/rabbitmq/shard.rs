@@ -76,6 +76,15 @@ impl ShardConsumer {
         *self.last_delivery.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
+    pub(super) async fn is_subscribed(&self) -> bool {
+        self.channel.lock().await.is_some()
+    }
+
+    /// Holds none of its deliveries: none handed out, none parked.
+    pub(super) fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0 && self.gate().is_empty()
+    }
+
     fn gate(&self) -> std::sync::MutexGuard<'_, Gate> {
         self.gate.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -34,7 +34,7 @@ Environment (the handler's own):
   DATA_DIR            embedded queue: the directory holding orders.db (default .data)
   QUEUE_TRANSPORT     embedded (default) or rabbitmq; for failed/retry also servicebus
   RABBITMQ_URL        the broker, with QUEUE_TRANSPORT=rabbitmq
-  RABBITMQ_SHARDS     shards per queue (default 32; must match the handler's)
+  RABBITMQ_SHARDS     shards per queue (default 8; must match the handler's)
   QUEUE_NAMESPACE     prefix of every queue name
   SQL_PROVIDER, SQLSERVER_CONNECTION_STRING, ServiceBusConnection...
                       as the handler's, for failed and retry
