@@ -6,8 +6,8 @@
 //!     eval "$(tests/servers/rabbitmq.sh start)"
 //!     cargo test -p orders-adapters --test rabbitmq_reshard
 
-use orders_adapters::rabbitmq::RabbitQueue;
-use orders_core::ports::{MessagePublisher, OutboundMessage, QueueTransport};
+use orders_adapters::rabbitmq::{RabbitQueue, shard_of};
+use orders_core::ports::{MessagePublisher, OutboundMessage, QueueTransport, Settlement};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -94,4 +94,44 @@ async fn fewer_shards_drain_the_dropped_ones_first_keeping_each_session_in_order
     }
     assert_eq!(seen.len(), SESSIONS);
     assert_eq!(replicas[0].backlog(&name).await.expect("backlog").depth, 0);
+}
+
+/// Dead letters left on the subqueue's dropped shards are still listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_on_dropped_shards_stay_listed() {
+    let url = orders_test_support::server_url("RABBITMQ_URL", "rabbitmq.sh");
+    let name = format!("test.reshard.dlq.{}", uuid::Uuid::new_v4().simple());
+    let before = RabbitQueue::connect(&url, 4).await.expect("connect");
+    publish(&before, &name, 0..1).await;
+    let dropped = (0..SESSIONS)
+        .filter(|s| shard_of(&format!("user-{s}"), 4) >= 2)
+        .count();
+    assert!(dropped > 0, "some sessions must hash to the shards dropped");
+    let mut dead = 0;
+    while dead < SESSIONS {
+        let batch = before
+            .receive(&name, 16, Duration::from_secs(5))
+            .await
+            .expect("receive");
+        assert!(!batch.is_empty(), "only {dead} of {SESSIONS} delivered");
+        for delivery in batch {
+            let settlement = Settlement::DeadLetter {
+                reason: "test".into(),
+                description: "dead-lettered under 4 shards".into(),
+            };
+            before
+                .settle(&delivery, settlement)
+                .await
+                .expect("dead-letter");
+            dead += 1;
+        }
+    }
+
+    let after = RabbitQueue::connect(&url, 2).await.expect("connect");
+    let listed = after.dead_letters(&name, 100).await.expect("list");
+    assert_eq!(
+        listed.len(),
+        SESSIONS,
+        "{dropped} were on the dropped shards"
+    );
 }

@@ -22,7 +22,7 @@ async fn holding_queues(
 ) -> Result<Vec<String>, BackendError> {
     let dlq = dead_letter_queue(queue);
     let mut names: Vec<String> = (0..shards).map(|s| shard_queue(&dlq, s)).collect();
-    names.extend(link.surplus(&dlq).await?.into_iter().map(|(name, _)| name));
+    names.extend(link.surplus(&dlq).await?);
     names.push(parking_queue(&dlq));
     names.push(parking_queue(queue));
     Ok(names)

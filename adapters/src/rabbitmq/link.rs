@@ -101,6 +101,8 @@ pub(super) struct Link {
     publisher: Channel,
     shards: usize,
     declared: Mutex<HashSet<String>>,
+    /// Per queue, its surplus shards' names (see [`Link::surplus`]).
+    surplus: Mutex<HashMap<String, Vec<String>>>,
     inboxes: Mutex<HashMap<String, Arc<Inbox>>>,
     /// Per queue, the channel holding this link's place among its replicas.
     members: Mutex<HashMap<String, Channel>>,
@@ -127,6 +129,7 @@ impl Link {
             publisher,
             shards,
             declared: Mutex::default(),
+            surplus: Mutex::default(),
             inboxes: Mutex::default(),
             members: Mutex::default(),
             consumers: std::sync::Mutex::default(),
@@ -246,7 +249,7 @@ impl Link {
         if surplus.is_empty() {
             self.start(queue, shards).await?;
         } else {
-            let surplus = consumers(surplus.into_iter().map(|(name, _)| name).collect());
+            let surplus = consumers(surplus);
             let drain =
                 reshard::drain_then_start(Arc::downgrade(self), queue.to_owned(), surplus, shards);
             self.keep(tokio::spawn(drain));
@@ -372,14 +375,10 @@ impl Link {
     /// new queue counts 0).
     pub(super) async fn depth(&self, queue: &str) -> Result<u64, BackendError> {
         self.declare(queue).await?;
-        let names: Vec<_> = (0..self.shards).map(|s| shard_queue(queue, s)).collect();
-        let regular = self.stats(&names).await?;
-        let surplus = self.surplus(queue).await?;
-        Ok(regular
-            .iter()
-            .chain(surplus.iter().map(|(_, stat)| stat))
-            .map(|stat| u64::from(stat.ready))
-            .sum())
+        let mut names: Vec<_> = (0..self.shards).map(|s| shard_queue(queue, s)).collect();
+        names.extend(self.surplus(queue).await?);
+        let stats = self.stats(&names).await?;
+        Ok(stats.iter().map(|stat| u64::from(stat.ready)).sum())
     }
 
     /// What the passive declare of each of `names` tells, in order.
@@ -397,17 +396,25 @@ impl Link {
     }
 
     /// The shards of `queue` above this link's count, left by a layout with more shards (see
-    /// [`reshard`]). Shards are numbered from 0 without gaps, so the first one missing ends them.
-    pub(super) async fn surplus(
-        &self,
-        queue: &str,
-    ) -> Result<Vec<(String, QueueStat)>, BackendError> {
+    /// [`reshard`]); probed once per connection, since the broker logs every miss.
+    pub(super) async fn surplus(&self, queue: &str) -> Result<Vec<String>, BackendError> {
+        let mut surplus = self.surplus.lock().await;
+        if let Some(names) = surplus.get(queue) {
+            return Ok(names.clone());
+        }
+        let names = self.probe_surplus(queue).await?;
+        surplus.insert(queue.to_owned(), names.clone());
+        Ok(names)
+    }
+
+    /// Shards are numbered from 0 without gaps, so the first one missing ends them.
+    async fn probe_surplus(&self, queue: &str) -> Result<Vec<String>, BackendError> {
         let channel = self.channel().await?;
         let mut found = Vec::new();
         for shard in self.shards.. {
             let name = shard_queue(queue, shard);
             match QueueStat::read(&channel, &name).await {
-                Ok(stat) => found.push((name, stat)),
+                Ok(_) => found.push(name),
                 // The broker closed the channel with the 404.
                 Err(e) if not_found(&e) => return Ok(found),
                 Err(e) => {
