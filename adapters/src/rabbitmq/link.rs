@@ -13,6 +13,7 @@ use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     QueueDeclareOptions,
 };
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
 use orders_core::ports::{BackendError, DEAD_LETTER_SUFFIX};
@@ -93,7 +94,8 @@ impl QueueStat {
 }
 
 fn not_found(error: &lapin::Error) -> bool {
-    matches!(error.kind(), ErrorKind::ProtocolError(e) if e.get_id() == 404)
+    matches!(error.kind(), ErrorKind::ProtocolError(e)
+        if *e.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND))
 }
 
 pub(super) struct Link {
