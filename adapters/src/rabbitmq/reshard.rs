@@ -12,9 +12,9 @@
 //! not even in hand. So each replica subscribes to a surplus shard while it has messages ready
 //! (single active consumer gives it to one of them) and unsubscribes once none is ready and it
 //! holds none of its deliveries. Surplus shards are not deleted: quorum queues do not support
-//! `if-empty` (`rabbit_quorum_queue.erl`, `delete/4`, refuses it as `not_implemented`), so a
-//! delete could drop what a publisher still on the old count sends; a later start finds them
-//! empty and goes straight on.
+//! `if-empty` (rabbitmq/rabbitmq-server `deps/rabbit/src/rabbit_quorum_queue.erl` at `84d546f8`,
+//! `delete/4` refuses it as `not_implemented`), so a delete could drop what a publisher still on
+//! the old count sends; a later start finds them empty and goes straight on.
 
 use super::link::{Link, QueueStat};
 use super::shard::ShardConsumer;
