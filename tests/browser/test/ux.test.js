@@ -234,6 +234,9 @@ describe("The shop as its users expect it", () => {
   it("applies a filter list only on an explicit choice, not on each arrow key", async () => {
     await desk.goto(`${shop.url}/#/products`);
     await desk.locator(sel("product-card")).first().waitFor({ timeout: T });
+    // The vendors arrive with the facets, a request of their own after the cards: browse them
+    // once they are there, or the arrow keys have nothing to move to.
+    await desk.locator(`${sel("vendor-filter")} option`).nth(2).waitFor({ state: "attached", timeout: T });
     await desk.locator(sel("vendor-filter")).focus();
     await desk.keyboard.press("ArrowDown");
     await desk.keyboard.press("ArrowDown");
